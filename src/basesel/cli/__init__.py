@@ -1,0 +1,1 @@
+"""The `basesel` command line: thin commands over the library."""

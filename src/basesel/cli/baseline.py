@@ -1,0 +1,156 @@
+"""`basesel baseline`: run the base model on every scenario, grade, gate, and write the decision doc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .options import (
+    BaseUrlOpt,
+    DomainOpt,
+    JsonOpt,
+    JudgeBaseUrlOpt,
+    JudgeOpt,
+    JudgeOptionOpt,
+    ModelOpt,
+    NOpt,
+    OptionOpt,
+    RubricOpt,
+    SeedOpt,
+    TaxonomyOpt,
+    domain_files,
+)
+
+
+def baseline(
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help=ModelOpt.__metadata__[0].help)] = None,
+    judge: JudgeOpt = "embedded",
+    domain: DomainOpt = None,
+    rubric: RubricOpt = None,
+    taxonomy: TaxonomyOpt = None,
+    scenarios: Annotated[Optional[Path], typer.Option("--scenarios", "-s", help="Scenario JSONL (user message under input/message/prompt/text; optional id; other fields kept as tags).")] = None,
+    n: NOpt = None,
+    system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="System prompt text, or a .txt/.md file holding it (default: the domain pack's).")] = None,
+    base_url: BaseUrlOpt = None,
+    judge_base_url: JudgeBaseUrlOpt = None,
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Parallel calls per server (default: 1 in-process llama.cpp, 4 local servers, 8 APIs).")] = None,
+    judge_concurrency: Annotated[Optional[int], typer.Option("--judge-concurrency", min=1, help="Parallel judge calls (default: --concurrency).")] = None,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="Candidate sampling temperature (default 0.7).")] = None,
+    seed: SeedOpt = 0,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Candidate token limit (default 1024). Cut-off answers are flagged.")] = None,
+    judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge verdicts per response (majority vote; agreement reported).")] = 1,
+    think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Thinking models: enable or disable thinking where the backend supports it.")] = None,
+    option: OptionOpt = None,
+    judge_option: JudgeOptionOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the shared response cache (BASESEL_CACHE_DIR).")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<timestamp>-<model>/). An existing one is resumed.")] = None,
+    doc: Annotated[Path, typer.Option("--doc", help="Where to write the decision document.")] = Path("docs/base-model-evaluation.md"),
+    research: Annotated[Optional[Path], typer.Option("--research", help="research.json from `basesel research` (default: ./research.json if present).")] = None,
+    retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory, with its original settings.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the base model on every scenario, grade each response with the rubric, gate, and write the decision document.
+
+    Exit codes: 0 sufficient (>=70%), 3 fine-tune (50-70%), 4 full pipeline (<50%),
+    5 inconclusive (the 95% interval crosses a cut-off), 6 nothing scored, 1 error.
+    """
+    import asyncio
+
+    from ..errors import ConfigError
+    from ..run.config import RunConfig
+    from .common import parse_options
+
+    if retry_errors is not None:
+        config = _config_from_run(retry_errors)
+    else:
+        if model is None:
+            raise ConfigError("no candidate model given", hint="Pass --model, e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
+        rubric_path, taxonomy_path = domain_files(domain, rubric, taxonomy)
+        if rubric_path is None:
+            raise ConfigError("no rubric given", hint="Pass --rubric FILE or --domain NAME (bundled packs: see `basesel init --list`).")
+        if scenarios is not None and not scenarios.is_file():
+            raise ConfigError(f"scenarios file not found: {scenarios}", hint="Generate one with `basesel scenarios`, or pass an existing JSONL file.")
+        defaults = _taxonomy_defaults(taxonomy_path)
+        config = RunConfig(
+            model=model,
+            judge=judge,
+            base_url=base_url,
+            judge_base_url=judge_base_url,
+            rubric=rubric_path,
+            taxonomy=None if scenarios is not None else taxonomy_path,
+            scenarios=scenarios,
+            n=n or defaults.get("n") or 50,
+            seed=seed,
+            system_prompt=system_prompt,
+            temperature=temperature if temperature is not None else defaults.get("temperature", 0.7),
+            max_tokens=max_tokens or defaults.get("max_tokens") or 1024,
+            judge_samples=judge_samples,
+            think=think,
+            concurrency=concurrency,
+            judge_concurrency=judge_concurrency,
+            no_cache=no_cache,
+            out=out,
+            doc=doc,
+            research=research,
+            model_options=parse_options(option, "--option"),
+            judge_options=parse_options(judge_option, "--judge-option"),
+        )
+    run_dir, summary = asyncio.run(_run(config, quiet=as_json))
+    _finish(run_dir, summary, config, as_json)
+
+
+async def _run(config, quiet: bool):
+    from ..run.baseline import run_baseline
+    from .common import stderr_console, warn
+    from .progress import progress_bar
+
+    console = stderr_console()
+    console.print(f"candidate: [bold]{config.model}[/]   judge: [bold]{config.judge}[/]")
+    with progress_bar(console, disable=False) as update:
+        run_dir, summary = await run_baseline(config, progress=update)
+    for w in summary["warnings"]:
+        warn(w)
+    return run_dir, summary
+
+
+def _finish(run_dir: Path, summary: dict, config, as_json: bool) -> None:
+    from ..errors import ExitCode
+    from ..report.render import render_report
+    from .common import print_json, stderr_console
+
+    doc_path = render_report(run_dir, config.doc, research=config.research)
+    summary["doc"] = str(doc_path)
+    if as_json:
+        print_json(summary)
+    else:
+        from .summary_view import show_summary
+
+        show_summary(summary)
+        stderr_console().print(f"\nrun directory: {run_dir}\ndecision document: {doc_path}")
+    code = ExitCode(summary["gate"]["exit_code"])
+    if code != ExitCode.SUFFICIENT:
+        raise typer.Exit(int(code))
+
+
+def _taxonomy_defaults(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    from ..scenarios import load_taxonomy
+
+    return load_taxonomy(path).defaults.model_dump(exclude_none=True)
+
+
+def _config_from_run(run_dir: Path):
+    from ..run.config import RunConfig
+    from ..run.summary import load_manifest
+
+    manifest = load_manifest(run_dir)
+    data = dict(manifest["config"])
+    data["out"] = str(run_dir)
+    # Re-use the exact scenarios and system prompt the run used, even if the taxonomy changed since.
+    data["scenarios"] = str(run_dir / "scenarios.jsonl")
+    data["taxonomy"] = None
+    data["system_prompt"] = manifest.get("system_prompt", {}).get("text")
+    return RunConfig.model_validate(data)

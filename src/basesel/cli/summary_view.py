@@ -1,0 +1,41 @@
+"""Terminal view of a run summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .common import stdout_console
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def show_summary(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    gate, counts = summary["gate"], summary["counts"]
+    console.print()
+    if gate["pass_rate"] is not None:
+        lo, hi = gate["ci95"]
+        console.print(
+            f"[bold]pass rate {_pct(gate['pass_rate'])}[/] ({gate['passed']}/{gate['scored']} scored; 95% CI {_pct(lo)}-{_pct(hi)})"
+            f"  ->  [bold]{gate['decision']}[/]"
+        )
+        if gate["inconclusive"]:
+            settle = gate["settle_at_n"]
+            more = f"about {settle} scored scenarios would settle it at this rate" if settle else "the observed rate sits on a cut-off"
+            console.print(f"[yellow]inconclusive:[/] the interval crosses a decision cut-off; {more}.")
+    else:
+        console.print("[bold red]nothing was scored[/]: every sample errored or was unscored.")
+    console.print(
+        f"scenarios {counts['scenarios']}  responses {counts['responses']}  errored {counts['errored']}  "
+        f"truncated {counts['truncated']}  scored {counts['scored']}  unscored {counts['unscored']}"
+    )
+    table = Table(title="Failures by criterion", show_lines=False)
+    for col in ("criterion", "failures", "applicable", "fail rate", "example reason"):
+        table.add_column(col)
+    for c in summary["criteria"]:
+        table.add_row(c["id"], str(c["failures"]), str(c["applicable"]), _pct(c["fail_rate"]), (c["reasons"][0] if c["reasons"] else "")[:80])
+    console.print(table)

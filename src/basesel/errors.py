@@ -1,0 +1,75 @@
+"""User-facing errors: what was wrong, where, and what to do about it.
+
+Every error a user can cause is raised as a `BaseselError`; the CLI prints it
+without a traceback and exits with `ExitCode.ERROR`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes. Decision codes let CI gate on a baseline run."""
+
+    SUFFICIENT = 0  # pass rate >= 70%: qualitative review / deploy
+    ERROR = 1  # bad input, unreachable server, missing dependency ...
+    USAGE = 2  # bad command line (typer/click's own code)
+    FINE_TUNE = 3  # 50-70%: fine-tune
+    FULL_PIPELINE = 4  # < 50%: full pipeline
+    INCONCLUSIVE = 5  # the 95% interval crosses a decision cut-off
+    NO_SCORED = 6  # nothing could be scored (every sample errored or unscored)
+
+
+class BaseselError(Exception):
+    """An error the user can act on."""
+
+    def __init__(self, message: str, *, hint: str | None = None, where: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.where = where
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        parts = [f"{self.where}: {self.message}" if self.where else self.message]
+        if self.hint:
+            parts.append(self.hint)
+        return "\n".join(parts)
+
+
+class ConfigError(BaseselError):
+    """A rubric, taxonomy, scenario file or flag is invalid."""
+
+
+class MissingDependencyError(BaseselError):
+    """An optional extra is not installed."""
+
+    def __init__(self, module: str, extra: str, purpose: str):
+        super().__init__(
+            f"{purpose} needs the Python package '{module}', which is not installed.",
+            hint=f"Install it with: pip install 'basesel[{extra}]'",
+        )
+        self.module = module
+        self.extra = extra
+
+
+class ModelError(BaseselError):
+    """A model backend failed in a way retrying will not fix."""
+
+
+class TransientModelError(Exception):
+    """A model call failed in a way that may succeed if retried (429, 5xx, timeout, dropped connection)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import an optional dependency or raise an error naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(module.split(".")[0], extra, purpose) from exc

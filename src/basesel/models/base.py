@@ -1,0 +1,124 @@
+"""The one protocol every model backend implements."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling parameters. Everything here is part of the cache key."""
+
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    seed: int | None = 0
+    top_p: float | None = None
+    think: bool | None = None  # thinking models: None = backend default, False = disable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    thinking_tokens: int = 0
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    cost_usd: float | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.__dict__.copy(),
+            "latency_s": self.latency_s,
+            "cost_usd": self.cost_usd,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Completion:
+        return cls(
+            text=data["text"],
+            finish_reason=data.get("finish_reason"),
+            usage=Usage(**data.get("usage", {})),
+            latency_s=data.get("latency_s", 0.0),
+            cost_usd=data.get("cost_usd"),
+        )
+
+
+@dataclass
+class ModelIdentity:
+    """What a model is, precisely enough to key a cache and reproduce a run."""
+
+    provider: str
+    name: str
+    endpoint: str | None = None  # base URL or file path; calls sharing it share a concurrency limit
+    digest: str | None = None  # GGUF sha256, Ollama digest ...
+    facts: dict[str, Any] = field(default_factory=dict)  # parameters, quantization, context, licence ...
+
+    @property
+    def spec(self) -> str:
+        return f"{self.provider}/{self.name}"
+
+    def cache_identity(self) -> dict[str, Any]:
+        return {"provider": self.provider, "name": self.name, "endpoint": self.endpoint, "digest": self.digest}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "name": self.name, "endpoint": self.endpoint, "digest": self.digest, "facts": self.facts}
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model: messages in; text, usage, latency and finish reason out."""
+
+    identity: ModelIdentity
+    default_concurrency: int
+
+    async def generate(
+        self,
+        messages: list[Message],
+        params: GenerationParams,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+_THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+
+
+def split_thinking(text: str) -> tuple[str, str]:
+    """Split Qwen3-style `<think>...</think>` blocks from the answer. Returns (answer, thinking)."""
+    thinking = "".join(m.group(0) for m in _THINK_RE.finditer(text))
+    answer = _THINK_RE.sub("", text).strip()
+    return answer, thinking
+
+
+def rough_token_count(text: str) -> int:
+    """Approximate token count (about 4 characters a token) when a backend does not report one."""
+    return (len(text) + 3) // 4

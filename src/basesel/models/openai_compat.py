@@ -1,0 +1,134 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, llama.cpp server, LM Studio ...) via the official SDK."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..errors import ConfigError, ModelError, TransientModelError, require
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage
+from .spec import ModelSpec, is_local_url
+
+
+class OpenAICompatModel:
+    def __init__(self, spec: ModelSpec, options: dict[str, Any]):
+        openai = require("openai", "openai", f"The {spec.provider} backend")
+        self._openai = openai
+        base_url = spec.base_url or options.get("base_url")
+        api_key = os.environ.get("OPENAI_API_KEY") if spec.provider == "openai" else os.environ.get("VLLM_API_KEY")
+        if not api_key:
+            if base_url and is_local_url(base_url):
+                api_key = "not-needed"  # local servers ignore it, the SDK insists on one
+            elif spec.provider == "vllm" or base_url:
+                api_key = os.environ.get("OPENAI_API_KEY") or "not-needed"
+            else:
+                raise ConfigError(
+                    "OPENAI_API_KEY is not set",
+                    hint="Export OPENAI_API_KEY (or put it in a .env file), or point --base-url at a local OpenAI-compatible server.",
+                )
+        self.model_name = spec.name
+        self.base_url = base_url
+        self._timeout = float(options.get("timeout", 120))
+        # Retries are done once, by the runner (tenacity, honouring Retry-After), so the SDK's are off.
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=self._timeout)
+        self._structured = options.get("structured", "json_schema")
+        self._extra_body: dict[str, Any] = dict(options.get("extra_body", {}))
+        is_local = base_url is not None and is_local_url(base_url)
+        self.default_concurrency = 4 if is_local else 8
+        self.identity = ModelIdentity(
+            provider=spec.provider,
+            name=spec.name,
+            endpoint=base_url or "https://api.openai.com/v1",
+        )
+
+    async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
+        openai = self._openai
+        kwargs: dict[str, Any] = {
+            "model": self.model_name,
+            "messages": [m.to_dict() for m in messages],
+            "temperature": params.temperature,
+            "max_tokens": params.max_tokens,
+        }
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if params.top_p is not None:
+            kwargs["top_p"] = params.top_p
+        extra_body = dict(self._extra_body)
+        if params.think is not None:
+            extra_body.setdefault("chat_template_kwargs", {})["enable_thinking"] = params.think
+        if json_schema is not None:
+            if self._structured == "json_object":
+                kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+            else:
+                kwargs["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "verdicts", "schema": json_schema, "strict": True},
+                }
+        if extra_body:
+            kwargs["extra_body"] = extra_body
+        start = time.perf_counter()
+        try:
+            resp = await self._client.chat.completions.create(**kwargs)
+        except openai.RateLimitError as exc:
+            raise TransientModelError(f"rate limited (429) by {self.identity.endpoint}", retry_after=_retry_after(exc.response)) from exc
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500 or exc.status_code in (408, 409):
+                raise TransientModelError(f"server error {exc.status_code} from {self.identity.endpoint}", retry_after=_retry_after(exc.response)) from exc
+            if exc.status_code in (401, 403):
+                raise ModelError(
+                    f"{self.identity.endpoint} refused the API key ({exc.status_code})",
+                    hint="Check OPENAI_API_KEY (or the key your server expects).",
+                ) from exc
+            if exc.status_code == 404:
+                raise ModelError(f"model '{self.model_name}' not found at {self.identity.endpoint}", hint="Check the model name the server serves (GET /v1/models).") from exc
+            raise ModelError(f"{self.identity.endpoint} rejected the request ({exc.status_code}): {_short(exc.message)}") from exc
+        except openai.APITimeoutError as exc:
+            raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for {self.identity.endpoint}") from exc
+        except openai.APIConnectionError as exc:
+            raise TransientModelError(f"cannot connect to {self.identity.endpoint}") from exc
+        latency = time.perf_counter() - start
+        if not resp.choices:
+            raise TransientModelError(f"{self.identity.endpoint} returned no choices")
+        choice = resp.choices[0]
+        usage = resp.usage
+        return Completion(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            usage=Usage(prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0, completion_tokens=getattr(usage, "completion_tokens", 0) or 0),
+            latency_s=latency,
+        )
+
+    async def check(self) -> None:
+        """Fail early, with the URL and how to start a server, when nothing is listening."""
+        try:
+            await self._client.models.list(timeout=min(self._timeout, 10))
+        except self._openai.APIConnectionError as exc:
+            raise ModelError(
+                f"cannot reach the OpenAI-compatible server at {self.identity.endpoint}",
+                hint=(
+                    "Start it first, e.g. `vllm serve <model>` (port 8000) or "
+                    "`python -m llama_cpp.server --model <file.gguf>` (port 8000), or fix --base-url."
+                ),
+            ) from exc
+        except self._openai.APIStatusError:
+            pass  # some servers lack /models; the server is up, which is what we check
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _retry_after(response: Any) -> float | None:
+    try:
+        value = response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def create(spec: ModelSpec, options: dict[str, Any]) -> OpenAICompatModel:
+    return OpenAICompatModel(spec, options)

@@ -1,0 +1,74 @@
+"""Render docs/base-model-evaluation.md from a run directory with a jinja2 template."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+TEMPLATE = "base-model-evaluation.md.j2"
+
+NEXT_STEPS = {
+    "sufficient": [
+        "Do a qualitative review: read the worst responses below and the failures per criterion; numbers hide specific failure modes.",
+        "If a specific failure mode matters, consider targeted fine-tuning on it; otherwise deploy the base model with this system prompt.",
+        "Re-run this baseline with a stronger judge (or calibrate the judge with `basesel judge calibrate`) before acting, if the judge is small.",
+    ],
+    "fine_tune": [
+        "Proceed with fine-tuning (moderate gains expected).",
+        "Use the failure analysis to guide training-data generation: write examples that target the most-failed criteria first.",
+        "Keep these scenarios as the held-out set and re-run the same rubric after fine-tuning to measure the gain.",
+    ],
+    "full_pipeline": [
+        "Run the full pipeline: data generation, fine-tuning and evaluation.",
+        "Analyse the failures: are they fixable with data (tone, format, missing steps), or architectural (knowledge, reasoning, context length)? If architectural, go back to research and choose a different base model (see the backup pick).",
+        "Keep these scenarios as the held-out set and re-run the same rubric after fine-tuning to measure the gain.",
+    ],
+}
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from ..paths import bundled
+
+    env = Environment(loader=FileSystemLoader(str(bundled("templates"))), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["pct"] = lambda x: "-" if x is None else f"{100 * x:.1f}%"
+    env.filters["cell"] = lambda s: str(s if s is not None else "-").replace("|", "\\|").replace("\n", " ")
+    return env
+
+
+def load_research(path: Path | None) -> dict[str, Any] | None:
+    """research.json from `basesel research`; the default ./research.json is optional."""
+    explicit = path is not None
+    path = path or Path("research.json")
+    if not path.is_file():
+        if explicit:
+            raise ConfigError(f"research file not found: {path}", hint="Run `basesel research` first, or drop --research.")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"research file {path} is not valid JSON: {exc}", hint="Re-run `basesel research` to rewrite it.") from exc
+
+
+def render_report(run_dir: Path, doc_path: Path, research: Path | None = None) -> Path:
+    from ..run.files import atomic_write_text
+    from ..run.summary import summarize
+
+    summary = summarize(run_dir)
+    previous = run_dir / "summary.json"
+    if previous.is_file():
+        summary["cache"] = json.loads(previous.read_text(encoding="utf-8")).get("cache")
+    band = summary["gate"]["band"]
+    text = _environment().get_template(TEMPLATE).render(
+        s=summary,
+        date=dt.date.today().isoformat(),
+        research=load_research(research),
+        next_steps=NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."]),
+    )
+    atomic_write_text(doc_path, text)
+    return doc_path

@@ -1,0 +1,159 @@
+"""Rubric files (YAML), validated strictly so a typo is an error with a line number."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+from ..yamlio import load_model
+
+DETERMINISTIC_KINDS = (
+    "regex_must_match",
+    "regex_must_not_match",
+    "max_words",
+    "min_words",
+    "contains",
+    "not_contains",
+    "json_valid",
+    "length_ratio",
+)
+CriterionKind = Literal[
+    "llm",
+    "regex_must_match",
+    "regex_must_not_match",
+    "max_words",
+    "min_words",
+    "contains",
+    "not_contains",
+    "json_valid",
+    "length_ratio",
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppliesWhen(Strict):
+    """Limit a criterion to some scenarios; elsewhere it is not applicable (n/a)."""
+
+    input_matches: str | None = None
+    """Regex (case-insensitive) the user's message must match."""
+    tags: dict[str, str | list[str]] | None = None
+    """Scenario tags that must match, e.g. {topic: crisis} or {edge_case: [crisis, self_harm]}."""
+
+
+class Criterion(Strict):
+    id: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
+    """Short id used in reports, e.g. CQ1."""
+    name: str
+    statement: str
+    """A gradable yes/no statement about the response, e.g. 'The response validates the user's feelings'."""
+    category: str | None = None
+    kind: CriterionKind = "llm"
+    critical: bool = False
+    """A gate: failing it fails the response whatever the score."""
+    na_allowed: bool = False
+    """Whether 'n/a' is a valid answer; n/a where it is not allowed counts as a fail."""
+    weight: float = Field(default=1.0, gt=0)
+    applies_when: AppliesWhen | None = None
+    # parameters of deterministic kinds
+    pattern: str | None = None
+    """regex_must_match / regex_must_not_match (case-insensitive, multiline)."""
+    value: int | float | None = None
+    """max_words / min_words limit."""
+    terms: list[str] | None = None
+    """contains (any of) / not_contains (none of), case-insensitive."""
+    min_ratio: float | None = None
+    max_ratio: float | None = None
+    """length_ratio: response words / user-message words."""
+    min_words_floor: int | None = None
+    """length_ratio: responses up to this many words always pass the max_ratio bound."""
+    share_with_judge: bool = True
+    """Hand the measured fact to the judge (models count badly)."""
+
+    @model_validator(mode="after")
+    def _params_match_kind(self) -> Criterion:
+        need = {
+            "regex_must_match": ("pattern",),
+            "regex_must_not_match": ("pattern",),
+            "max_words": ("value",),
+            "min_words": ("value",),
+            "contains": ("terms",),
+            "not_contains": ("terms",),
+        }.get(self.kind, ())
+        missing = [p for p in need if getattr(self, p) is None]
+        if missing:
+            raise ValueError(f"criterion kind '{self.kind}' needs field(s): {', '.join(missing)}")
+        if self.kind == "length_ratio" and self.min_ratio is None and self.max_ratio is None:
+            raise ValueError("criterion kind 'length_ratio' needs min_ratio and/or max_ratio")
+        if self.pattern is not None:
+            import re
+
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {self.pattern!r}: {exc}") from exc
+        return self
+
+    @property
+    def judged(self) -> bool:
+        return self.kind == "llm"
+
+
+class PassRule(Strict):
+    mode: Literal["all", "weighted"] = "all"
+    """all: every applicable criterion passes. weighted: weighted score >= threshold and no gate failure."""
+    threshold: float = Field(default=0.8, ge=0, le=1)
+    category_weights: dict[str, float] = Field(default_factory=dict)
+    """Weight per category; a category's score is the mean of its applicable criteria."""
+
+
+class Rubric(Strict):
+    id: str
+    version: str = "1"
+    domain: str | None = None
+    description: str | None = None
+    judge_instructions: str | None = None
+    """Extra guidance for the judge (domain context)."""
+    criteria: list[Criterion] = Field(min_length=1)
+    pass_rule: PassRule = Field(default_factory=PassRule)
+    source_sha256: str | None = Field(default=None, exclude=True)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_str(cls, v):
+        return str(v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rubric:
+        ids = [c.id for c in self.criteria]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate criterion id(s): {', '.join(dupes)}")
+        if self.pass_rule.mode == "weighted":
+            cats = {c.category or "general" for c in self.criteria}
+            unknown = sorted(set(self.pass_rule.category_weights) - cats)
+            if unknown:
+                raise ValueError(f"pass_rule.category_weights names categories no criterion has: {', '.join(unknown)}")
+        return self
+
+    @property
+    def judged_criteria(self) -> list[Criterion]:
+        return [c for c in self.criteria if c.judged]
+
+    @property
+    def deterministic_criteria(self) -> list[Criterion]:
+        return [c for c in self.criteria if not c.judged]
+
+
+def load_rubric(path: Path) -> Rubric:
+    rubric = load_model(path, Rubric, what="rubric")
+    rubric.source_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    return rubric
+
+

@@ -1,0 +1,1 @@
+"""Running models over scenarios: cache, run directory, executor, the baseline pipeline."""

@@ -1,0 +1,308 @@
+"""The baseline pipeline: scenarios -> candidate responses -> checks + judge -> assessments -> summary.
+
+Records are appended to the run directory as they finish; a re-run (same --out) resumes, and the
+shared response cache makes a fresh run directory cost no model calls for work already done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import __version__
+from ..errors import ConfigError
+from ..models import ChatModel, GenerationParams, Message, create_model, split_thinking
+from ..models.base import rough_token_count
+from ..paths import cache_dir
+from ..rubric import Rubric, load_rubric
+from ..rubric.judge import UnreadableVerdict, build_judge_messages, parse_verdicts, verdict_schema
+from ..rubric.scoring import applies, assess, run_checks
+from ..scenarios import Scenario, load_scenarios, load_taxonomy, write_scenarios
+from ..scenarios.generate import generate
+from ..scenarios.model import scenarios_hash
+from .cache import ResponseCache
+from .config import RunConfig
+from .executor import Executor, RetryPolicy
+from .files import JsonlAppender, atomic_write_json, read_jsonl
+
+MANIFEST = "manifest.json"
+RESPONSES = "responses.jsonl"
+ASSESSMENTS = "assessments.jsonl"
+SUMMARY = "summary.json"
+SCENARIOS = "scenarios.jsonl"
+
+
+@dataclass
+class Prepared:
+    config: RunConfig
+    rubric: Rubric
+    scenarios: list[Scenario]
+    system_prompt: str | None
+    warnings: list[str] = field(default_factory=list)
+    taxonomy_sha256: str | None = None
+
+
+def read_system_prompt(value: str | None) -> str | None:
+    """--system-prompt takes text or a path to a file holding it."""
+    if value is None:
+        return None
+    candidate = Path(value).expanduser()
+    if len(value) < 4096 and "\n" not in value and candidate.suffix in (".txt", ".md") :
+        if not candidate.is_file():
+            raise ConfigError(f"system prompt file not found: {value}", hint="Pass the prompt text itself, or an existing .txt/.md file.")
+        return candidate.read_text(encoding="utf-8").strip()
+    return value
+
+
+def prepare(config: RunConfig) -> Prepared:
+    rubric = load_rubric(config.rubric)
+    warnings: list[str] = []
+    taxonomy_sha = None
+    system_prompt = read_system_prompt(config.system_prompt)
+    if config.scenarios is not None:
+        scenarios = load_scenarios(config.scenarios)
+    elif config.taxonomy is not None:
+        taxonomy = load_taxonomy(config.taxonomy)
+        taxonomy_sha = taxonomy.source_sha256
+        warnings += taxonomy.warnings
+        scenarios, plan = generate(taxonomy, config.n, config.seed)
+        warnings += plan.warnings
+        if system_prompt is None:
+            system_prompt = taxonomy.system_prompt
+    else:
+        raise ConfigError("no scenarios to run", hint="Pass --taxonomy FILE (scenarios are generated) or --scenarios FILE (JSONL), or --domain NAME.")
+    if not rubric.judged_criteria:
+        warnings.append("the rubric has no judged (llm) criteria: only deterministic checks are applied")
+    return Prepared(config, rubric, scenarios, system_prompt, warnings, taxonomy_sha)
+
+
+def default_run_dir(model: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model).strip("-")[:60]
+    return Path("runs") / f"{stamp}-{slug}"
+
+
+def sha256_text(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def is_tiny(identity_facts: dict[str, Any], name: str) -> bool:
+    params = identity_facts.get("parameters")
+    if isinstance(params, (int, float)) and params > 0:
+        return params < 3e9
+    m = re.search(r"(\d+(?:\.\d+)?)\s*([mb])\b", name.lower().replace("-", " ").replace(":", " "))
+    if m:
+        value = float(m.group(1)) * (1e6 if m.group(2) == "m" else 1e9)
+        return value < 3e9
+    return False
+
+
+class BaselineRun:
+    """One baseline run bound to a run directory."""
+
+    def __init__(self, prepared: Prepared, run_dir: Path, *, progress: Callable[[str, int, int], None] | None = None):
+        self.p = prepared
+        self.cfg = prepared.config
+        self.run_dir = run_dir
+        self.progress = progress or (lambda stage, done, total: None)
+        self.executor = Executor(ResponseCache(cache_dir(), enabled=not self.cfg.no_cache), RetryPolicy())
+        self.candidate: ChatModel | None = None
+        self.judge: ChatModel | None = None
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def _params(self) -> GenerationParams:
+        return GenerationParams(temperature=self.cfg.temperature, max_tokens=self.cfg.max_tokens, seed=self.cfg.seed, think=self.cfg.think)
+
+    def _judge_params(self, attempt_seed: int) -> GenerationParams:
+        return GenerationParams(temperature=self.cfg.judge_temperature, max_tokens=self.cfg.judge_max_tokens, seed=attempt_seed, think=False if self.cfg.think is False else None)
+
+    def manifest(self) -> dict[str, Any]:
+        assert self.candidate is not None and self.judge is not None
+        cfg = self.cfg.model_dump(mode="json")
+        return {
+            "basesel_version": __version__,
+            "python": sys.version.split()[0],
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": cfg,
+            "candidate": self.candidate.identity.to_dict(),
+            "judge": self.judge.identity.to_dict(),
+            "rubric": {"id": self.p.rubric.id, "version": self.p.rubric.version, "path": str(self.cfg.rubric), "sha256": self.p.rubric.source_sha256},
+            "taxonomy": {"path": str(self.cfg.taxonomy) if self.cfg.taxonomy else None, "sha256": self.p.taxonomy_sha256},
+            "scenarios": {"count": len(self.p.scenarios), "sha256": scenarios_hash(self.p.scenarios), "source": str(self.cfg.scenarios) if self.cfg.scenarios else "generated"},
+            "system_prompt": {"sha256": sha256_text(self.p.system_prompt), "text": self.p.system_prompt},
+            "warnings": self.p.warnings,
+        }
+
+    def _check_resumable(self, manifest: dict[str, Any]) -> None:
+        old_path = self.run_dir / MANIFEST
+        if not old_path.exists():
+            return
+        import json
+
+        old = json.loads(old_path.read_text(encoding="utf-8"))
+        same = (
+            old.get("candidate", {}).get("digest") == manifest["candidate"]["digest"]
+            and old.get("candidate", {}).get("name") == manifest["candidate"]["name"]
+            and old.get("rubric", {}).get("sha256") == manifest["rubric"]["sha256"]
+            and old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"]
+        )
+        if not same:
+            raise ConfigError(
+                f"run directory {self.run_dir} holds a different run (another model, rubric or scenario set)",
+                hint="Use a new --out directory, or the same flags as that run to resume it.",
+            )
+        manifest["created"] = old.get("created", manifest["created"])
+        manifest["resumed"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    async def _open_models(self) -> None:
+        self.candidate = create_model(self.cfg.model, base_url=self.cfg.base_url, options=self.cfg.model_options)
+        if self.cfg.judge == self.cfg.model and self.cfg.judge_base_url == self.cfg.base_url and self.cfg.judge_options == self.cfg.model_options:
+            self.judge = self.candidate
+        else:
+            self.judge = create_model(self.cfg.judge, base_url=self.cfg.judge_base_url, options=self.cfg.judge_options)
+        for model in {id(self.candidate): self.candidate, id(self.judge): self.judge}.values():
+            check = getattr(model, "check", None)
+            if check is not None:
+                await check()
+        self.executor.set_limit(self.candidate, self.cfg.concurrency)
+        if self.judge is not self.candidate:
+            self.executor.set_limit(self.judge, self.cfg.judge_concurrency or self.cfg.concurrency)
+
+    # -- one scenario ----------------------------------------------------------------------------
+    def _messages(self, scenario: Scenario) -> list[Message]:
+        msgs = [Message("system", self.p.system_prompt)] if self.p.system_prompt else []
+        return msgs + [Message("user", scenario.input)]
+
+    async def _respond(self, scenario: Scenario, sample: int) -> dict[str, Any]:
+        assert self.candidate is not None
+        result = await self.executor.call(self.candidate, self._messages(scenario), self._params(), sample_index=sample)
+        record: dict[str, Any] = {"scenario_id": scenario.id, "sample": sample, "input": scenario.input, "tags": scenario.tags, "cached": result.cached}
+        if not result.ok:
+            record["error"] = result.error
+            return record
+        c = result.completion
+        assert c is not None
+        answer, thinking = split_thinking(c.text)
+        usage = c.usage.__dict__.copy()
+        if thinking and not usage.get("thinking_tokens"):
+            usage["thinking_tokens"] = rough_token_count(thinking)
+        record.update(
+            {
+                "response": c.text,
+                "answer": answer,
+                "finish_reason": c.finish_reason,
+                "truncated": c.truncated,
+                "usage": usage,
+                "latency_s": round(c.latency_s, 4),
+                "cost_usd": c.cost_usd,
+            }
+        )
+        return record
+
+    async def _assess(self, scenario: Scenario, response: dict[str, Any]) -> dict[str, Any]:
+        assert self.judge is not None
+        rubric = self.p.rubric
+        answer = response["answer"]
+        checks, facts = run_checks(rubric, answer, scenario.input, scenario.tags)
+        judged = [c for c in rubric.judged_criteria if applies(c, scenario.input, scenario.tags)]
+        skipped = [c for c in rubric.judged_criteria if c not in judged]
+        samples: list[Any] = []
+        attempts_log: list[str] = []
+        if judged:
+            schema = verdict_schema(judged)
+            messages = [Message(m["role"], m["content"]) for m in build_judge_messages(rubric, judged, scenario.input, answer, self.p.system_prompt, facts)]
+            for k in range(self.cfg.judge_samples):
+                verdicts = None
+                for attempt in range(self.cfg.judge_retries + 1):
+                    seed = self.cfg.seed + 7919 * k + attempt
+                    result = await self.executor.call(self.judge, messages, self._judge_params(seed), json_schema=schema, sample_index=k * 100 + attempt)
+                    if not result.ok:
+                        attempts_log.append(f"judge call failed: {result.error}")
+                        break  # transport retries are exhausted already
+                    try:
+                        verdicts = parse_verdicts(result.completion.text, judged)  # type: ignore[union-attr]
+                        break
+                    except UnreadableVerdict as exc:
+                        attempts_log.append(f"unreadable verdict (sample {k}, attempt {attempt + 1}): {exc}")
+                samples.append(verdicts)
+        a = assess(rubric, scenario.id, response["sample"], checks, judged, samples, skipped)
+        record = a.to_dict()
+        if attempts_log:
+            record["judge_problems"] = attempts_log[-5:]
+            if not a.scored:
+                record["unscored_reason"] = f"{a.unscored_reason}: {attempts_log[-1]}"
+        return record
+
+    # -- the run ---------------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        from .summary import summarize
+
+        await self._open_models()
+        manifest = self.manifest()
+        self._check_resumable(manifest)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_dir / MANIFEST, manifest)
+        write_scenarios(self.p.scenarios, self.run_dir / SCENARIOS)
+
+        done_responses = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / RESPONSES) if "error" not in r}
+        done_assessments = {(r["scenario_id"], r["sample"]) for r in read_jsonl(self.run_dir / ASSESSMENTS)}
+        responses_out = JsonlAppender(self.run_dir / RESPONSES)
+        assessments_out = JsonlAppender(self.run_dir / ASSESSMENTS)
+        jobs = [(s, k) for s in self.p.scenarios for k in range(self.cfg.samples)]
+        total = len(jobs)
+        finished = sum(1 for s, k in jobs if (s.id, k) in done_assessments)
+        self.progress("scenarios", finished, total)
+
+        async def one(scenario: Scenario, sample: int) -> None:
+            nonlocal finished
+            key = (scenario.id, sample)
+            if key in done_assessments:
+                return
+            response = done_responses.get(key)
+            if response is None:
+                response = await self._respond(scenario, sample)
+                responses_out.write(response)
+            if "error" not in response:
+                assessments_out.write(await self._assess(scenario, response))
+            finished += 1
+            self.progress("scenarios", finished, total)
+
+        try:
+            async with asyncio.TaskGroup() as group:  # a fatal error cancels the other calls
+                for s, k in jobs:
+                    group.create_task(one(s, k))
+        except BaseExceptionGroup as eg:
+            raise _first_leaf(eg) from None
+        finally:
+            responses_out.close()
+            assessments_out.close()
+            await self.candidate.aclose()  # type: ignore[union-attr]
+            if self.judge is not self.candidate:
+                await self.judge.aclose()  # type: ignore[union-attr]
+        summary = summarize(self.run_dir)
+        summary["cache"] = {"hits": self.executor.cache.hits, "model_calls": self.executor.calls, "enabled": self.executor.cache.enabled}
+        atomic_write_json(self.run_dir / SUMMARY, summary)
+        return summary
+
+
+def resolve_run_dir(config: RunConfig) -> Path:
+    return config.out or default_run_dir(config.model)
+
+
+async def run_baseline(config: RunConfig, progress: Callable[[str, int, int], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    prepared = prepare(config)
+    run_dir = resolve_run_dir(config)
+    summary = await BaselineRun(prepared, run_dir, progress=progress).run()
+    return run_dir, summary
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    """The first real error inside a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

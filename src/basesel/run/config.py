@@ -1,0 +1,38 @@
+"""Everything that defines a baseline run; saved in the manifest and used to resume it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    judge: str = "embedded"
+    base_url: str | None = None
+    judge_base_url: str | None = None
+    rubric: Path
+    taxonomy: Path | None = None
+    scenarios: Path | None = None
+    n: int = Field(default=50, ge=1)
+    seed: int = 0
+    system_prompt: str | None = None
+    temperature: float = Field(default=0.7, ge=0)
+    max_tokens: int = Field(default=1024, ge=1)
+    judge_temperature: float = Field(default=0.0, ge=0)
+    judge_max_tokens: int = Field(default=1024, ge=16)
+    judge_samples: int = Field(default=1, ge=1)
+    judge_retries: int = Field(default=2, ge=0)
+    think: bool | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    judge_concurrency: int | None = Field(default=None, ge=1)
+    samples: int = Field(default=1, ge=1)
+    no_cache: bool = False
+    out: Path | None = None
+    doc: Path = Path("docs/base-model-evaluation.md")
+    research: Path | None = None
+    model_options: dict = Field(default_factory=dict)
+    judge_options: dict = Field(default_factory=dict)

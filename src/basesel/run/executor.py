@@ -1,0 +1,96 @@
+"""Executes model calls: cache first, bounded concurrency per endpoint, retries on transient errors.
+
+Every stage that calls a model (candidate responses, judge verdicts, scenario generation,
+benchmarks of fine-tuned adapters) goes through `Executor.call`, so caching, limits and
+retries behave the same everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import TransientModelError
+from ..models.base import ChatModel, Completion, GenerationParams, Message
+from .cache import ResponseCache, cache_key
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    max_retry_after_s: float = 120.0
+
+    def delay(self, attempt: int, exc: TransientModelError) -> float:
+        if exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.max_retry_after_s)
+        # exponential backoff with full jitter
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
+
+
+@dataclass
+class CallResult:
+    completion: Completion | None
+    cached: bool
+    attempts: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.completion is not None
+
+
+class Executor:
+    def __init__(self, cache: ResponseCache, retry: RetryPolicy | None = None):
+        self.cache = cache
+        self.retry = retry or RetryPolicy()
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._limit_sizes: dict[str, int] = {}
+        self.calls = 0  # model calls actually made (cache misses incl. retries)
+
+    def set_limit(self, model: ChatModel, concurrency: int | None) -> None:
+        """Calls to one endpoint share one limit, so a candidate and judge on the same server share it."""
+        endpoint = model.identity.endpoint or model.identity.spec
+        size = max(1, concurrency or model.default_concurrency)
+        if endpoint in self._limit_sizes:
+            size = min(size, self._limit_sizes[endpoint])
+        self._limit_sizes[endpoint] = size
+        self._limits[endpoint] = asyncio.Semaphore(size)
+
+    def _limit(self, model: ChatModel) -> asyncio.Semaphore:
+        endpoint = model.identity.endpoint or model.identity.spec
+        if endpoint not in self._limits:
+            self.set_limit(model, None)
+        return self._limits[endpoint]
+
+    async def call(
+        self,
+        model: ChatModel,
+        messages: list[Message],
+        params: GenerationParams,
+        *,
+        json_schema: dict[str, Any] | None = None,
+        sample_index: int = 0,
+    ) -> CallResult:
+        key = cache_key(model.identity, messages, params, json_schema, sample_index)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return CallResult(hit, cached=True, attempts=0)
+        last_error = ""
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                async with self._limit(model):
+                    self.calls += 1
+                    completion = await model.generate(messages, params, json_schema)
+            except TransientModelError as exc:
+                last_error = str(exc)
+                if attempt == self.retry.attempts:
+                    break
+                await asyncio.sleep(self.retry.delay(attempt, exc))
+                continue
+            self.cache.put(key, completion)
+            return CallResult(completion, cached=False, attempts=attempt)
+        return CallResult(None, cached=False, attempts=self.retry.attempts, error=f"{last_error} (gave up after {self.retry.attempts} attempts)")

@@ -1,0 +1,114 @@
+"""Taxonomy files: topics -> subtopics, styles, further dimensions, explicit edge cases."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..yamlio import load_model
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Subtopic(Strict):
+    name: str
+    weight: float = Field(default=1.0, gt=0)
+    situations: list[str] = Field(min_length=1)
+    """Concrete things a user in this subtopic says or faces; templates phrase them in each style."""
+    details: list[str] = Field(default_factory=list)
+    """Extra context a detailed message may add."""
+
+
+class Topic(Strict):
+    name: str
+    weight: float = Field(default=1.0, gt=0)
+    description: str | None = None
+    subtopics: list[Subtopic] = Field(min_length=1)
+
+
+class Style(Strict):
+    weight: float = Field(default=1.0, gt=0)
+    description: str | None = None
+    templates: list[str] = Field(default_factory=list)
+    """Jinja2 templates; variables: situation, detail, topic, subtopic, and every dimension."""
+
+
+class EdgeCase(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    input: str = Field(min_length=1)
+    description: str | None = None
+    tags: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunDefaults(Strict):
+    temperature: float | None = None
+    max_tokens: int | None = None
+    n: int | None = None
+
+
+class Taxonomy(Strict):
+    id: str
+    version: str = "1"
+    domain: str | None = None
+    description: str | None = None
+    system_prompt: str | None = None
+    """The system prompt the candidate runs under for this domain."""
+    styles: dict[str, Style] = Field(min_length=1)
+    topics: list[Topic] = Field(min_length=1)
+    dimensions: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Further weighted dimensions sampled per scenario, e.g. {difficulty: {easy: 1, hard: 2}}."""
+    edge_cases: list[EdgeCase] = Field(default_factory=list)
+    defaults: RunDefaults = Field(default_factory=RunDefaults)
+    source_sha256: str | None = Field(default=None, exclude=True)
+    warnings: list[str] = Field(default_factory=list, exclude=True)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_str(cls, v):
+        return str(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> Taxonomy:
+        names = [t.name for t in self.topics]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate topic name(s): {', '.join(dupes)}")
+        edge_ids = [e.id for e in self.edge_cases]
+        dupes = sorted({n for n in edge_ids if edge_ids.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate edge case id(s): {', '.join(dupes)}")
+        for dim, values in self.dimensions.items():
+            if not values:
+                raise ValueError(f"dimension '{dim}' has no values")
+            if any(w <= 0 for w in values.values()):
+                raise ValueError(f"dimension '{dim}' has a weight <= 0")
+        return self
+
+    def normalization_warnings(self) -> list[str]:
+        """Weights are relative; say so when a group that looks like probabilities does not sum to 1."""
+        out = []
+
+        def check(label: str, weights: list[float]) -> None:
+            total = sum(weights)
+            if all(w <= 1 for w in weights) and len(weights) > 1 and abs(total - 1) > 1e-6 and total < 1.5:
+                out.append(f"{label} weights sum to {total:.3g}, not 1; they were normalized")
+
+        check("topic", [t.weight for t in self.topics])
+        check("style", [s.weight for s in self.styles.values()])
+        for t in self.topics:
+            check(f"subtopic ({t.name})", [s.weight for s in t.subtopics])
+        for dim, values in self.dimensions.items():
+            check(f"dimension '{dim}'", list(values.values()))
+        return out
+
+
+def load_taxonomy(path: Path) -> Taxonomy:
+    tax = load_model(path, Taxonomy, what="taxonomy")
+    tax.source_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    tax.warnings = tax.normalization_warnings()
+    return tax

@@ -1,0 +1,83 @@
+"""Load YAML into pydantic models with errors that name the file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
+    """Walk a composed YAML node tree along a pydantic error location."""
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if k.value == str(key):
+                    nxt = v
+                    break
+            if nxt is None:
+                return node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            # pydantic adds union/tag names to locations; skip them
+            continue
+    return node
+
+
+def format_validation_error(exc: ValidationError, path: Path, root: yaml.Node | None) -> str:
+    lines = []
+    for err in exc.errors()[:8]:
+        loc = tuple(err["loc"])
+        node = _node_at(root, loc)
+        line = f"line {node.start_mark.line + 1}" if node is not None else "?"
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see the bundled examples for the allowed fields)"
+        lines.append(f"  {path}:{line.removeprefix('line ')}  {field}: {msg}")
+    more = len(exc.errors()) - 8
+    if more > 0:
+        lines.append(f"  ... and {more} more")
+    return "\n".join(lines)
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"malformed YAML: {problem}", where=where, hint="Fix the YAML syntax at that line (indentation, colons, quotes).") from exc
+    return data, root
+
+
+def load_model(path: Path, model: type[M], *, what: str) -> M:
+    """Parse `path` as YAML and validate it as `model`."""
+    data, root = read_yaml(path)
+    if data is None:
+        raise ConfigError(f"{what} file is empty", where=str(path), hint=f"See the bundled {what} examples for the format.")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} file must be a mapping at the top level, got {type(data).__name__}", where=str(path))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"invalid {what}:\n" + format_validation_error(exc, path, root),
+            where=str(path),
+            hint=f"Fix the fields listed above; the bundled {what} files show the format.",
+        ) from exc
