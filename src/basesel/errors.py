@@ -73,3 +73,15 @@ def require(module: str, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependencyError(module.split(".")[0], extra, purpose) from exc
+
+
+def require_installed(module: str, extra: str, purpose: str) -> None:
+    """Fail early if an optional dependency is missing, without paying for its import."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module hidden as None in sys.modules raises ValueError
+        found = False
+    if not found:
+        raise MissingDependencyError(module, extra, purpose)

@@ -6,15 +6,14 @@ import os
 import time
 from typing import Any
 
-from ..errors import ConfigError, ModelError, TransientModelError, require
+from ..errors import ConfigError, ModelError, TransientModelError, require_installed, require
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage
 from .spec import ModelSpec, is_local_url
 
 
 class OpenAICompatModel:
     def __init__(self, spec: ModelSpec, options: dict[str, Any]):
-        openai = require("openai", "openai", f"The {spec.provider} backend")
-        self._openai = openai
+        require_installed("openai", "openai", f"The {spec.provider} backend")
         base_url = spec.base_url or options.get("base_url")
         api_key = os.environ.get("OPENAI_API_KEY") if spec.provider == "openai" else os.environ.get("VLLM_API_KEY")
         if not api_key:
@@ -30,8 +29,8 @@ class OpenAICompatModel:
         self.model_name = spec.name
         self.base_url = base_url
         self._timeout = float(options.get("timeout", 120))
-        # Retries are done once, by the runner (tenacity, honouring Retry-After), so the SDK's are off.
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=self._timeout)
+        self._api_key = api_key
+        self._sdk: Any = None  # imported on first use: a fully cached re-run never pays for it
         self._structured = options.get("structured", "json_schema")
         self._extra_body: dict[str, Any] = dict(options.get("extra_body", {}))
         is_local = base_url is not None and is_local_url(base_url)
@@ -41,6 +40,14 @@ class OpenAICompatModel:
             name=spec.name,
             endpoint=base_url or "https://api.openai.com/v1",
         )
+
+    @property
+    def _openai(self) -> Any:
+        if self._sdk is None:
+            self._sdk = require("openai", "openai", f"The {self.identity.provider} backend")
+            # Retries happen once, in the executor (backoff with jitter, honouring Retry-After): the SDK's are off.
+            self._client = self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self._timeout)
+        return self._sdk
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
         openai = self._openai
@@ -101,9 +108,10 @@ class OpenAICompatModel:
 
     async def check(self) -> None:
         """Fail early, with the URL and how to start a server, when nothing is listening."""
+        openai = self._openai
         try:
             await self._client.models.list(timeout=min(self._timeout, 10))
-        except self._openai.APIConnectionError as exc:
+        except openai.APIConnectionError as exc:
             raise ModelError(
                 f"cannot reach the OpenAI-compatible server at {self.identity.endpoint}",
                 hint=(
@@ -111,11 +119,12 @@ class OpenAICompatModel:
                     "`python -m llama_cpp.server --model <file.gguf>` (port 8000), or fix --base-url."
                 ),
             ) from exc
-        except self._openai.APIStatusError:
+        except openai.APIStatusError:
             pass  # some servers lack /models; the server is up, which is what we check
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._sdk is not None:
+            await self._client.close()
 
 
 def _retry_after(response: Any) -> float | None:

@@ -166,10 +166,6 @@ class BaselineRun:
             self.judge = self.candidate
         else:
             self.judge = create_model(self.cfg.judge, base_url=self.cfg.judge_base_url, options=self.cfg.judge_options)
-        for model in {id(self.candidate): self.candidate, id(self.judge): self.judge}.values():
-            check = getattr(model, "check", None)
-            if check is not None:
-                await check()
         self.executor.set_limit(self.candidate, self.cfg.concurrency)
         if self.judge is not self.candidate:
             self.executor.set_limit(self.judge, self.cfg.judge_concurrency or self.cfg.concurrency)

@@ -50,6 +50,8 @@ class Executor:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._limit_sizes: dict[str, int] = {}
         self.calls = 0  # model calls actually made (cache misses incl. retries)
+        self._checked: dict[int, asyncio.Lock] = {}
+        self._ready: set[int] = set()
 
     def set_limit(self, model: ChatModel, concurrency: int | None) -> None:
         """Calls to one endpoint share one limit, so a candidate and judge on the same server share it."""
@@ -66,6 +68,20 @@ class Executor:
             self.set_limit(model, None)
         return self._limits[endpoint]
 
+    async def _ensure_ready(self, model: ChatModel) -> None:
+        """Run a backend's preflight `check()` once, before its first real call. A fully cached
+        run never contacts the server (or imports its SDK)."""
+        if id(model) in self._ready:
+            return
+        lock = self._checked.setdefault(id(model), asyncio.Lock())
+        async with lock:
+            if id(model) in self._ready:
+                return
+            check = getattr(model, "check", None)
+            if check is not None:
+                await check()
+            self._ready.add(id(model))
+
     async def call(
         self,
         model: ChatModel,
@@ -79,6 +95,7 @@ class Executor:
         hit = self.cache.get(key)
         if hit is not None:
             return CallResult(hit, cached=True, attempts=0)
+        await self._ensure_ready(model)
         last_error = ""
         for attempt in range(1, self.retry.attempts + 1):
             try:

@@ -74,8 +74,14 @@ def generate_from_plan(taxonomy: Taxonomy, the_plan: Plan, seed: int) -> list[Sc
         Scenario(id=f"edge-{e.id}", input=e.input.strip(), tags={"topic": "edge_case", "edge_case": e.id, "style": "edge", **e.tags})
         for e in taxonomy.edge_cases
     ]
+    seen = {s.input for s in scenarios}
     for i, cell in enumerate(the_plan.cells, start=1):
-        text = render_cell(taxonomy, cell, rng, env)
+        # Same cell, same situation and template would repeat a message word for word: re-draw (bounded).
+        for _ in range(20):
+            text = render_cell(taxonomy, cell, rng, env)
+            if text not in seen:
+                break
+        seen.add(text)
         scenarios.append(Scenario(id=f"s{i:03d}-{_slug(cell.topic)}-{cell.style}", input=text, tags=cell.tags()))
     return scenarios
 

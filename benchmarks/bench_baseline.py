@@ -1,0 +1,127 @@
+"""Speed targets of the foundation issue, measured end to end. Prints a markdown report.
+
+    .venv/bin/python benchmarks/bench_baseline.py [--skip-llama] > docs/benchmarks.md
+
+1. `basesel --help` and `basesel baseline --help` start-up (median of 7 runs).
+2. 50 scenarios x LLM-judged rubric (100 calls) against an OpenAI-compatible server on 127.0.0.1 that
+   answers after 200 ms, `--concurrency 8`, process start included; target <= 1.3 x 2.5 s.
+3. The warm-cache re-run of that run (new run directory): target < 1.5 s and zero model calls.
+4. Generation through basesel on the embedded model vs llama-cpp-python called directly: target >= 0.95x tokens/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+BASESEL = [sys.executable, "-m", "basesel"]
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start, proc.returncode
+
+
+def stats_of(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as resp:
+        return json.load(resp)
+
+
+def bench_startup(env: dict[str, str], cwd: str) -> list[tuple[str, float]]:
+    rows = []
+    for args in (["--help"], ["baseline", "--help"]):
+        times = [timed(BASESEL + args, env, cwd)[0] for _ in range(7)]
+        rows.append((f"basesel {' '.join(args)}", statistics.median(times)))
+    return rows
+
+
+def bench_server_run(env: dict[str, str], cwd: str) -> dict:
+    from openai_stub_server import serve
+
+    server, _ = serve(0, delay=0.2)
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    common = ["baseline", "--model", "openai/stub", "--base-url", url, "--judge", "openai/stub", "--judge-base-url", url,
+              "--domain", "support", "-n", "50", "--concurrency", "8", "--doc", "bench.md"]
+    try:
+        cold, rc_cold = timed(BASESEL + common + ["--out", "runs/cold"], env, cwd)
+        calls_cold = stats_of(port)["chat"]
+        warm, rc_warm = timed(BASESEL + common + ["--out", "runs/warm"], env, cwd)
+        calls_warm = stats_of(port)["chat"] - calls_cold
+    finally:
+        server.shutdown()
+    return {"cold_s": cold, "cold_calls": calls_cold, "warm_s": warm, "warm_calls": calls_warm, "rc": (rc_cold, rc_warm)}
+
+
+def bench_tokens_per_second(repeats: int = 3, max_tokens: int = 200) -> dict:
+    import llama_cpp
+
+    from basesel.models import GenerationParams, Message, create_model
+    from basesel.models.gguf import embedded_model_path
+
+    prompts = [
+        "Explain in detail how a password reset email flow works and what can make the email not arrive.",
+        "Write a friendly, step-by-step guide to exporting data from a cloud storage account.",
+        "Describe the differences between monthly and annual billing plans and when each makes sense.",
+    ]
+    path = str(embedded_model_path())
+    direct = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=os.cpu_count(), verbose=False)
+    model = create_model("embedded")
+
+    def run_direct(prompt: str) -> tuple[int, float]:
+        start = time.perf_counter()
+        out = direct.create_chat_completion(messages=[{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens, seed=0)
+        return out["usage"]["completion_tokens"], time.perf_counter() - start
+
+    async def run_basesel(prompt: str) -> tuple[int, float]:
+        start = time.perf_counter()
+        c = await model.generate([Message("user", prompt)], GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=0))
+        return c.usage.completion_tokens, time.perf_counter() - start
+
+    run_direct(prompts[0])  # warm-up both
+    asyncio.run(run_basesel(prompts[0]))
+    d_tok = d_s = b_tok = b_s = 0.0
+    for _ in range(repeats):
+        for p in prompts:  # interleave so machine noise hits both alike
+            t, s = run_direct(p)
+            d_tok, d_s = d_tok + t, d_s + s
+            t, s = asyncio.run(run_basesel(p))
+            b_tok, b_s = b_tok + t, b_s + s
+    return {"direct_tps": d_tok / d_s, "basesel_tps": b_tok / b_s, "tokens": int(b_tok)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-llama", action="store_true", help="skip the embedded-model tokens/s comparison")
+    args = parser.parse_args()
+    workdir = tempfile.mkdtemp(prefix="basesel-bench-")
+    env = dict(os.environ, BASESEL_CACHE_DIR=str(Path(workdir) / "cache"))
+    env.pop("OPENAI_API_KEY", None)
+    print(f"# basesel benchmarks\n\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n")
+    print("| Measurement | Result | Target | Met |\n|---|---|---|---|")
+    for label, seconds in bench_startup(env, workdir):
+        print(f"| `{label}` start-up (median of 7) | {seconds:.3f} s | < 0.3 s | {'yes' if seconds < 0.3 else 'no'} |")
+    r = bench_server_run(env, workdir)
+    print(f"| 50 scenarios, 100 calls, 200 ms server, `--concurrency 8` (process start included) | {r['cold_s']:.2f} s, {r['cold_calls']} calls | <= 3.25 s (1.3 x 2.5 s) | {'yes' if r['cold_s'] <= 3.25 else 'no'} |")
+    print(f"| warm-cache re-run, new run directory | {r['warm_s']:.2f} s, {r['warm_calls']} calls | < 1.5 s, 0 calls | {'yes' if r['warm_s'] < 1.5 and r['warm_calls'] == 0 else 'no'} |")
+    if not args.skip_llama:
+        t = bench_tokens_per_second()
+        ratio = t["basesel_tps"] / t["direct_tps"]
+        print(f"| embedded model tokens/s: basesel vs llama-cpp-python direct ({t['tokens']} tokens) | {t['basesel_tps']:.1f} vs {t['direct_tps']:.1f} tok/s ({ratio:.3f}x) | >= 0.95x | {'yes' if ratio >= 0.95 else 'no'} |")
+
+
+if __name__ == "__main__":
+    main()

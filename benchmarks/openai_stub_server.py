@@ -1,0 +1,130 @@
+"""A small OpenAI-compatible chat server on 127.0.0.1 for benchmarks and tests.
+
+It answers every /v1/chat/completions request after a fixed delay. Requests carrying a JSON schema
+(structured output) get an object that fills the schema (every criterion 'yes'); other requests get a
+short deterministic reply built from the user's message. GET /stats returns request counts.
+
+    python benchmarks/openai_stub_server.py --port 0 --delay 0.2   # prints "PORT <n>" when ready
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def fill_schema(schema: dict[str, Any]) -> Any:
+    """A value valid for a (simple) JSON schema: enums take their first value, strings a short text."""
+    kind = schema.get("type")
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object":
+        return {k: fill_schema(v) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [fill_schema(schema.get("items", {"type": "string"}))]
+    if kind in ("integer", "number"):
+        return 1
+    if kind == "boolean":
+        return True
+    return "Meets the criterion."
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.chat = 0
+        self.structured = 0
+        self.by_prompt: dict[str, int] = {}
+
+    def record(self, structured: bool, prompt: str) -> None:
+        with self.lock:
+            self.chat += 1
+            self.structured += structured
+            key = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+            self.by_prompt[key] = self.by_prompt.get(key, 0) + 1
+
+
+def make_handler(delay: float, stats: Stats, reply_words: int):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # keep test output clean
+            pass
+
+        def _send(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "basesel"}]})
+            elif self.path == "/stats":
+                with stats.lock:
+                    self._send(200, {"chat": stats.chat, "structured": stats.structured, "max_per_prompt": max(stats.by_prompt.values(), default=0), "distinct_prompts": len(stats.by_prompt)})
+            else:
+                self._send(404, {"error": {"message": "not found"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            req = json.loads(self.rfile.read(length) or b"{}")
+            if not self.path.endswith("/chat/completions"):
+                self._send(404, {"error": {"message": "not found"}})
+                return
+            time.sleep(delay)
+            messages = req.get("messages", [])
+            user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+            fmt = req.get("response_format") or {}
+            schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
+            stats.record(schema is not None, json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(req.get("seed")))
+            if schema is not None:
+                content = json.dumps(fill_schema(schema))
+            else:
+                words = user.split()[:reply_words]
+                content = "Thanks for reaching out. You can fix this from your settings page, and we will follow up: " + " ".join(words)
+            self._send(
+                200,
+                {
+                    "id": "chatcmpl-stub",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": req.get("model", "stub"),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": len(json.dumps(messages)) // 4, "completion_tokens": len(content) // 4, "total_tokens": 0},
+                },
+            )
+
+    return Handler
+
+
+def serve(port: int = 0, delay: float = 0.2, reply_words: int = 12) -> tuple[ThreadingHTTPServer, Stats]:
+    """Start the server in a daemon thread; returns (server, stats). Call server.shutdown() to stop."""
+    stats = Stats()
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(delay, stats, reply_words))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.2)
+    parser.add_argument("--lifetime", type=float, default=600, help="exit after this many seconds (no stray servers)")
+    args = parser.parse_args()
+    server, _ = serve(args.port, args.delay)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    time.sleep(args.lifetime)
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
