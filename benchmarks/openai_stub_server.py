@@ -62,7 +62,10 @@ def make_handler(delay: float, stats: Stats, reply_words: int):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client went away (a killed run): nothing to answer
 
         def do_GET(self) -> None:
             if self.path.rstrip("/").endswith("/models"):
@@ -79,12 +82,12 @@ def make_handler(delay: float, stats: Stats, reply_words: int):
             if not self.path.endswith("/chat/completions"):
                 self._send(404, {"error": {"message": "not found"}})
                 return
-            time.sleep(delay)
             messages = req.get("messages", [])
             user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
             fmt = req.get("response_format") or {}
             schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
             stats.record(schema is not None, json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(req.get("seed")))
+            time.sleep(delay)
             if schema is not None:
                 content = json.dumps(fill_schema(schema))
             else:

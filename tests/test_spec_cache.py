@@ -1,0 +1,77 @@
+"""Model specs and cache keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from basesel.errors import ConfigError
+from basesel.models import Completion, GenerationParams, Message, ModelIdentity, parse_spec
+from basesel.models.base import split_thinking
+from basesel.run.cache import ResponseCache, cache_key
+
+
+@pytest.mark.parametrize(
+    "spec, provider, name",
+    [
+        ("qwen3:8b", "ollama", "qwen3:8b"),
+        ("ollama/qwen3:8b", "ollama", "qwen3:8b"),
+        ("embedded", "embedded", "SmolLM2-135M-Instruct"),
+        ("smollm2", "embedded", "SmolLM2-135M-Instruct"),
+        ("llamacpp/models/x.gguf", "llamacpp", "models/x.gguf"),
+        ("./x.gguf", "llamacpp", "./x.gguf"),
+        ("openai/gpt-4o-mini", "openai", "gpt-4o-mini"),
+        ("anthropic/claude-x", "anthropic", "claude-x"),
+        ("hf.co/user/repo:Q4_K_M", "ollama", "hf.co/user/repo:Q4_K_M"),
+    ],
+)
+def test_parse_spec(spec, provider, name):
+    parsed = parse_spec(spec)
+    assert (parsed.provider, parsed.name) == (provider, name)
+
+
+def test_vllm_gets_default_url_and_base_url_passes_through():
+    assert parse_spec("vllm/qwen").base_url == "http://localhost:8000/v1"
+    assert parse_spec("openai/x", "http://127.0.0.1:9/v1").base_url == "http://127.0.0.1:9/v1"
+
+
+def test_unknown_provider_and_empty_spec():
+    with pytest.raises(ConfigError, match="unknown provider 'foo'"):
+        parse_spec("foo/bar")
+    with pytest.raises(ConfigError):
+        parse_spec(" ")
+    with pytest.raises(ConfigError, match="no model"):
+        parse_spec("openai/")
+
+
+def test_split_thinking():
+    assert split_thinking("<think>hmm</think>\nAnswer") == ("Answer", "<think>hmm</think>")
+    assert split_thinking("<think>never closed")[0] == ""
+
+
+def test_cache_key_covers_everything_that_changes_an_answer():
+    ident = ModelIdentity("llamacpp", "m", "/m.gguf", "sha256:a")
+    msgs = [Message("user", "hi")]
+    params = GenerationParams(temperature=0.7, max_tokens=10, seed=0)
+    base = cache_key(ident, msgs, params, None, 0)
+    assert base == cache_key(ModelIdentity("llamacpp", "m", "/m.gguf", "sha256:a", facts={"x": 1}), msgs, params, None, 0)
+    variants = [
+        cache_key(ModelIdentity("llamacpp", "m", "/m.gguf", "sha256:b"), msgs, params, None, 0),
+        cache_key(ModelIdentity("ollama", "m", "/m.gguf", "sha256:a"), msgs, params, None, 0),
+        cache_key(ident, [Message("user", "hi!")], params, None, 0),
+        cache_key(ident, [Message("system", "s"), *msgs], params, None, 0),
+        cache_key(ident, msgs, GenerationParams(temperature=0.2, max_tokens=10, seed=0), None, 0),
+        cache_key(ident, msgs, GenerationParams(temperature=0.7, max_tokens=11, seed=0), None, 0),
+        cache_key(ident, msgs, GenerationParams(temperature=0.7, max_tokens=10, seed=1), None, 0),
+        cache_key(ident, msgs, params, {"type": "object"}, 0),
+        cache_key(ident, msgs, params, None, 1),
+    ]
+    assert len({base, *variants}) == len(variants) + 1
+
+
+def test_cache_round_trip_and_disable(tmp_path):
+    cache = ResponseCache(tmp_path)
+    c = Completion("hello", "stop")
+    cache.put("ab" * 32, c)
+    assert cache.get("ab" * 32).text == "hello" and cache.hits == 1
+    off = ResponseCache(tmp_path, enabled=False)
+    assert off.get("ab" * 32) is None
