@@ -18,15 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def fill_schema(schema: dict[str, Any]) -> Any:
-    """A value valid for a (simple) JSON schema: enums take their first value, strings a short text."""
+def fill_schema(schema: dict[str, Any], choice: int = 0) -> Any:
+    """A value valid for a (simple) JSON schema: enums take value `choice` (0 = the first), strings a short text."""
     kind = schema.get("type")
     if "enum" in schema:
-        return schema["enum"][0]
+        return schema["enum"][min(choice, len(schema["enum"]) - 1)]
     if kind == "object":
-        return {k: fill_schema(v) for k, v in schema.get("properties", {}).items()}
+        return {k: fill_schema(v, choice) for k, v in schema.get("properties", {}).items()}
     if kind == "array":
-        return [fill_schema(schema.get("items", {"type": "string"}))]
+        return [fill_schema(schema.get("items", {"type": "string"}), choice)]
     if kind in ("integer", "number"):
         return 1
     if kind == "boolean":
@@ -49,7 +49,7 @@ class Stats:
             self.by_prompt[key] = self.by_prompt.get(key, 0) + 1
 
 
-def make_handler(delay: float, stats: Stats, reply_words: int):
+def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -89,7 +89,9 @@ def make_handler(delay: float, stats: Stats, reply_words: int):
             stats.record(schema is not None, json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(req.get("seed")))
             time.sleep(delay)
             if schema is not None:
-                content = json.dumps(fill_schema(schema))
+                # A judge whose "yes" rate is known: each prompt passes with probability pass_rate (by its hash).
+                u = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+                content = json.dumps(fill_schema(schema, 0 if u < pass_rate else 1))
             else:
                 words = user.split()[:reply_words]
                 content = "Thanks for reaching out. You can fix this from your settings page, and we will follow up: " + " ".join(words)
@@ -108,10 +110,10 @@ def make_handler(delay: float, stats: Stats, reply_words: int):
     return Handler
 
 
-def serve(port: int = 0, delay: float = 0.2, reply_words: int = 12) -> tuple[ThreadingHTTPServer, Stats]:
+def serve(port: int = 0, delay: float = 0.2, reply_words: int = 12, pass_rate: float = 1.0) -> tuple[ThreadingHTTPServer, Stats]:
     """Start the server in a daemon thread; returns (server, stats). Call server.shutdown() to stop."""
     stats = Stats()
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(delay, stats, reply_words))
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, stats

@@ -156,3 +156,29 @@ def test_readme_demo_command_path(tmp_path):
     assert "baseline decision exit code" in proc.stdout
     doc = (tmp_path / "demo.md").read_text()
     assert "# Base Model Evaluation" in doc and "**Scenarios:** 7" in doc
+
+
+@pytest.mark.parametrize("cap, expect_reason", [(400, "no longer crosses"), (40, "cap of 40")])
+def test_until_decisive_grows_the_sample_and_stops_for_the_right_reason(tmp_path, cap, expect_reason):
+    """A judge that passes ~62% of responses: 21 scenarios are inconclusive; growing the sample settles
+    it in the fine-tune band, unless the cap stops it first."""
+    server, _ = serve(0, delay=0.0, pass_rate=0.62)
+    try:
+        port = server.server_address[1]
+        proc = run_cli(["baseline", *server_args(port), "--domain", "support", "-n", "21", "--until-decisive", "--max", str(cap), "--out", "run", "--json"], tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    summary = json.loads(proc.stdout)
+    growth = summary["growth"]
+    assert expect_reason in growth["stop_reason"]
+    assert len(growth["rounds"]) >= 2 and growth["rounds"][0]["scenarios"] == 21
+    assert [r["scenarios"] for r in growth["rounds"]] == sorted(r["scenarios"] for r in growth["rounds"])
+    assert summary["counts"]["scenarios"] == growth["rounds"][-1]["scenarios"] <= cap
+    if cap == 400:
+        assert not summary["gate"]["inconclusive"] and summary["gate"]["band"] == "fine_tune" and proc.returncode == 3
+    else:
+        assert summary["gate"]["inconclusive"] and proc.returncode == 5
+    ids = [json.loads(line)["id"] for line in (tmp_path / "run" / "scenarios.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == summary["counts"]["scenarios"]
+    assert "How the sample grew" in (tmp_path / "docs" / "base-model-evaluation.md").read_text()

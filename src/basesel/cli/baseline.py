@@ -48,6 +48,8 @@ def baseline(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<timestamp>-<model>/). An existing one is resumed.")] = None,
     doc: Annotated[Path, typer.Option("--doc", help="Where to write the decision document.")] = Path("docs/base-model-evaluation.md"),
     research: Annotated[Optional[Path], typer.Option("--research", help="research.json from `basesel research` (default: ./research.json if present).")] = None,
+    until_decisive: Annotated[bool, typer.Option("--until-decisive", help="While the 95% interval crosses a cut-off, add stratified batches from the taxonomy (new seeds) until it does not, or --max is reached.")] = False,
+    max_scenarios: Annotated[int, typer.Option("--max", min=1, help="Cap on scenarios for --until-decisive.")] = 400,
     retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory, with its original settings.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -97,11 +99,17 @@ def baseline(
             model_options=parse_options(option, "--option"),
             judge_options=parse_options(judge_option, "--judge-option"),
         )
-    run_dir, summary = asyncio.run(_run(config, quiet=as_json))
+    try:
+        run_dir, summary = asyncio.run(_run(config, until_decisive, max_scenarios))
+    except KeyboardInterrupt:
+        from .common import stderr_console
+
+        stderr_console().print("\nInterrupted. Every finished response and verdict is on disk; run the same command again (same --out) to resume.")
+        raise typer.Exit(130) from None
     _finish(run_dir, summary, config, as_json)
 
 
-async def _run(config, quiet: bool):
+async def _run(config, until_decisive: bool, max_scenarios: int):
     from ..run.baseline import run_baseline
     from .common import stderr_console, warn
     from .progress import progress_bar
@@ -109,7 +117,7 @@ async def _run(config, quiet: bool):
     console = stderr_console()
     console.print(f"candidate: [bold]{config.model}[/]   judge: [bold]{config.judge}[/]")
     with progress_bar(console, disable=False) as update:
-        run_dir, summary = await run_baseline(config, progress=update)
+        run_dir, summary = await run_baseline(config, progress=update, until_decisive=until_decisive, max_scenarios=max_scenarios)
     for w in summary["warnings"]:
         warn(w)
     return run_dir, summary

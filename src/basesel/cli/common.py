@@ -11,7 +11,7 @@ from ..errors import BaseselError, ConfigError
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # no hard wraps inside paths and URLs
 
 
 def stdout_console():

@@ -56,32 +56,20 @@ _register()
 
 
 def run() -> None:
-    """Console-script entry: user errors print a message (what, where, what to do), never a traceback."""
+    """Console-script entry: user errors print a message (what, where, what to do), never a traceback.
+
+    Typer/click (standalone mode) handle usage errors (exit 2) and `typer.Exit` codes themselves.
+    """
     from ..errors import BaseselError, ExitCode
 
     try:
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        app()
     except BaseselError as exc:
         from .common import print_error
 
         print_error(exc)
         sys.exit(int(ExitCode.ERROR))
-    except KeyboardInterrupt:
-        print("\nInterrupted. Finished results are on disk; re-run the same command (same --out) to resume.", file=sys.stderr)
-        sys.exit(130)
-    except SystemExit:
-        raise
     except Exception as exc:  # noqa: BLE001 - last line of defence against tracebacks
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            print("Aborted.", file=sys.stderr)
-            sys.exit(1)
         if os.environ.get("BASESEL_DEBUG"):
             raise
         print(f"basesel: internal error: {type(exc).__name__}: {exc}\nSet BASESEL_DEBUG=1 to see the traceback, and please report it.", file=sys.stderr)

@@ -36,6 +36,7 @@ RESPONSES = "responses.jsonl"
 ASSESSMENTS = "assessments.jsonl"
 SUMMARY = "summary.json"
 SCENARIOS = "scenarios.jsonl"
+GROWTH = "growth.json"
 
 
 @dataclass
@@ -146,11 +147,14 @@ class BaselineRun:
         import json
 
         old = json.loads(old_path.read_text(encoding="utf-8"))
+        old_scenarios = list(read_jsonl(self.run_dir / SCENARIOS))
+        new_scenarios = [s.to_dict() for s in self.p.scenarios]
         same = (
             old.get("candidate", {}).get("digest") == manifest["candidate"]["digest"]
             and old.get("candidate", {}).get("name") == manifest["candidate"]["name"]
             and old.get("rubric", {}).get("sha256") == manifest["rubric"]["sha256"]
-            and old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"]
+            # the same scenarios, or the same ones plus more (a sample grown by --until-decisive)
+            and (old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"] or new_scenarios[: len(old_scenarios)] == old_scenarios)
         )
         if not same:
             raise ConfigError(
@@ -291,11 +295,53 @@ def resolve_run_dir(config: RunConfig) -> Path:
     return config.out or default_run_dir(config.model)
 
 
-async def run_baseline(config: RunConfig, progress: Callable[[str, int, int], None] | None = None) -> tuple[Path, dict[str, Any]]:
+async def run_baseline(
+    config: RunConfig,
+    progress: Callable[[str, int, int], None] | None = None,
+    *,
+    until_decisive: bool = False,
+    max_scenarios: int = 400,
+) -> tuple[Path, dict[str, Any]]:
+    """Run the baseline. With `until_decisive`, keep adding stratified batches from the same taxonomy
+    (new seeds) while the pass-rate interval crosses a decision cut-off and the cap allows."""
     prepared = prepare(config)
     run_dir = resolve_run_dir(config)
-    summary = await BaselineRun(prepared, run_dir, progress=progress).run()
+    runner = BaselineRun(prepared, run_dir, progress=progress)
+    summary = await runner.run()
+    if not until_decisive:
+        return run_dir, summary
+    if config.taxonomy is None:
+        raise ConfigError("--until-decisive needs --taxonomy (or --domain): new scenarios are drawn from it", hint="A fixed --scenarios file cannot grow.")
+    taxonomy = load_taxonomy(config.taxonomy)
+    growth = [_growth_row(summary, "initial sample")]
+    cells = len(taxonomy.topics) * len(taxonomy.styles)
+    round_no = 0
+    while summary["gate"]["inconclusive"] and len(prepared.scenarios) < max_scenarios and round_no < 50:
+        round_no += 1
+        # What the observed rate says would settle it, but at most doubling per round: the estimate
+        # moves as the sample grows, and every topic x style cell gets at least one new scenario.
+        wanted = (summary["gate"]["settle_at_n"] or max_scenarios) - summary["gate"]["scored"]
+        batch = max(cells, min(wanted, len(prepared.scenarios)))
+        batch = min(batch, max_scenarios - len(prepared.scenarios))
+        more, _ = generate(taxonomy, batch, seed=config.seed + 1000 * round_no, id_prefix=f"r{round_no}-", include_edge_cases=False)
+        prepared.scenarios.extend(more)
+        summary = await runner.run()
+        growth.append(_growth_row(summary, f"round {round_no}: +{len(more)} scenarios (seed {config.seed + 1000 * round_no})"))
+    if summary["gate"]["inconclusive"]:
+        reason = f"stopped at the cap of {max_scenarios} scenarios while still inconclusive" if len(prepared.scenarios) >= max_scenarios else "stopped: the observed rate sits on a cut-off"
+    else:
+        reason = "stopped: the interval no longer crosses a decision cut-off"
+    atomic_write_json(run_dir / GROWTH, {"rounds": growth, "stop_reason": reason, "max_scenarios": max_scenarios})
+    from .summary import summarize
+
+    summary = summarize(run_dir) | {"cache": summary.get("cache")}
+    atomic_write_json(run_dir / SUMMARY, summary)
     return run_dir, summary
+
+
+def _growth_row(summary: dict[str, Any], step: str) -> dict[str, Any]:
+    g = summary["gate"]
+    return {"step": step, "scenarios": summary["counts"]["scenarios"], "scored": g["scored"], "pass_rate": g["pass_rate"], "ci95": g["ci95"], "decision": g["decision"]}
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

@@ -141,8 +141,12 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if len(assessments) + len(errored) < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
+    growth_path = run_dir / "growth.json"
+    growth = json.loads(growth_path.read_text(encoding="utf-8")) if growth_path.is_file() else None
+
     return {
         "run_dir": str(run_dir),
+        "growth": growth,
         "basesel_version": manifest["basesel_version"],
         "created": manifest["created"],
         "candidate": candidate,

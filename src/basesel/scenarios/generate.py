@@ -72,7 +72,7 @@ def generate_from_plan(taxonomy: Taxonomy, the_plan: Plan, seed: int) -> list[Sc
     env = _env()
     scenarios = [
         Scenario(id=f"edge-{e.id}", input=e.input.strip(), tags={"topic": "edge_case", "edge_case": e.id, "style": "edge", **e.tags})
-        for e in taxonomy.edge_cases
+        for e in taxonomy.edge_cases[: the_plan.edge_cases]
     ]
     seen = {s.input for s in scenarios}
     for i, cell in enumerate(the_plan.cells, start=1):
@@ -86,9 +86,9 @@ def generate_from_plan(taxonomy: Taxonomy, the_plan: Plan, seed: int) -> list[Sc
     return scenarios
 
 
-def generate(taxonomy: Taxonomy, n: int = 50, seed: int = 0, id_prefix: str = "") -> tuple[list[Scenario], Plan]:
+def generate(taxonomy: Taxonomy, n: int = 50, seed: int = 0, id_prefix: str = "", include_edge_cases: bool = True) -> tuple[list[Scenario], Plan]:
     """N scenarios, stratified over topic x style, every edge case included; deterministic for a seed."""
-    the_plan = plan(taxonomy, n, seed)
+    the_plan = plan(taxonomy, n, seed, include_edge_cases)
     scenarios = generate_from_plan(taxonomy, the_plan, seed)
     if id_prefix:
         for s in scenarios:

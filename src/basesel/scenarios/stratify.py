@@ -45,11 +45,12 @@ def _pick_balanced(options: dict[str, float], used: dict[str, int], rng: random.
     return min(options, key=lambda k: (used.get(k, 0) / (options[k] / total), rng.random()))
 
 
-def plan(taxonomy: Taxonomy, n: int, seed: int) -> Plan:
-    """Every edge case once; then every topic x style pair once when N allows; the rest by weight."""
+def plan(taxonomy: Taxonomy, n: int, seed: int, include_edge_cases: bool = True) -> Plan:
+    """Every edge case once; then every topic x style pair once when N allows; the rest by weight.
+    Extra batches of a growing sample (`--until-decisive`) leave the edge cases out: they are in already."""
     rng = random.Random(seed)
     warnings: list[str] = []
-    n_edge = len(taxonomy.edge_cases)
+    n_edge = len(taxonomy.edge_cases) if include_edge_cases else 0
     remaining = n - n_edge
     if remaining < 0:
         from ..errors import ConfigError
