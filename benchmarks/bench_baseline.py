@@ -66,44 +66,61 @@ def bench_server_run(env: dict[str, str], cwd: str) -> dict:
     return {"cold_s": cold, "cold_calls": calls_cold, "warm_s": warm, "warm_calls": calls_warm, "rc": (rc_cold, rc_warm)}
 
 
-def bench_tokens_per_second(repeats: int = 3, max_tokens: int = 200) -> dict:
-    import llama_cpp
+PROMPTS = [
+    "Explain in detail how a password reset email flow works and what can make the email not arrive.",
+    "Write a friendly, step-by-step guide to exporting data from a cloud storage account.",
+    "Describe the differences between monthly and annual billing plans and when each makes sense.",
+]
 
-    from basesel.models import GenerationParams, Message, create_model
+
+def tokens_per_second_worker(mode: str, repeats: int, max_tokens: int) -> None:
+    """Runs in its own process (one model, one way of calling it) and prints tokens/s as JSON."""
+    import asyncio
+
     from basesel.models.gguf import embedded_model_path
 
-    prompts = [
-        "Explain in detail how a password reset email flow works and what can make the email not arrive.",
-        "Write a friendly, step-by-step guide to exporting data from a cloud storage account.",
-        "Describe the differences between monthly and annual billing plans and when each makes sense.",
-    ]
-    path = str(embedded_model_path())
-    direct = llama_cpp.Llama(model_path=path, n_ctx=4096, n_threads=os.cpu_count(), verbose=False)
-    model = create_model("embedded")
+    if mode == "direct":
+        import llama_cpp
 
-    def run_direct(prompt: str) -> tuple[int, float]:
-        start = time.perf_counter()
-        out = direct.create_chat_completion(messages=[{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens, seed=0)
-        return out["usage"]["completion_tokens"], time.perf_counter() - start
+        llm = llama_cpp.Llama(model_path=str(embedded_model_path()), n_ctx=4096, n_threads=os.cpu_count(), verbose=False)
 
-    async def run_basesel(prompt: str) -> tuple[int, float]:
-        start = time.perf_counter()
-        c = await model.generate([Message("user", prompt)], GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=0))
-        return c.usage.completion_tokens, time.perf_counter() - start
+        def one(prompt: str) -> int:
+            out = llm.create_chat_completion(messages=[{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens, seed=0)
+            return out["usage"]["completion_tokens"]
+    else:
+        from basesel.models import GenerationParams, Message, create_model
 
-    run_direct(prompts[0])  # warm-up both
-    asyncio.run(run_basesel(prompts[0]))
-    d_tok = d_s = b_tok = b_s = 0.0
+        model = create_model("embedded")
+
+        def one(prompt: str) -> int:
+            params = GenerationParams(temperature=0.0, max_tokens=max_tokens, seed=0)
+            return asyncio.run(model.generate([Message("user", prompt)], params)).usage.completion_tokens
+
+    one(PROMPTS[0])  # warm-up
+    tokens, start = 0, time.perf_counter()
     for _ in range(repeats):
-        for p in prompts:  # interleave so machine noise hits both alike
-            t, s = run_direct(p)
-            d_tok, d_s = d_tok + t, d_s + s
-            t, s = asyncio.run(run_basesel(p))
-            b_tok, b_s = b_tok + t, b_s + s
-    return {"direct_tps": d_tok / d_s, "basesel_tps": b_tok / b_s, "tokens": int(b_tok)}
+        for prompt in PROMPTS:
+            tokens += one(prompt)
+    print(json.dumps({"tokens": tokens, "tps": tokens / (time.perf_counter() - start)}))
+
+
+def bench_tokens_per_second(repeats: int = 3, max_tokens: int = 200) -> dict:
+    """Each side in a fresh process, alternating, so neither inherits the other's threads or caches."""
+    results: dict[str, list[float]] = {"direct": [], "basesel": []}
+    tokens = 0
+    for _ in range(2):
+        for mode in ("direct", "basesel"):
+            out = subprocess.run([sys.executable, __file__, "--tps-worker", mode, str(repeats), str(max_tokens)], capture_output=True, text=True, check=True)
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            results[mode].append(row["tps"])
+            tokens += row["tokens"] if mode == "basesel" else 0
+    return {"direct_tps": statistics.fmean(results["direct"]), "basesel_tps": statistics.fmean(results["basesel"]), "tokens": tokens}
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--tps-worker":
+        tokens_per_second_worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-llama", action="store_true", help="skip the embedded-model tokens/s comparison")
     args = parser.parse_args()
