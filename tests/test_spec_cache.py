@@ -75,3 +75,11 @@ def test_cache_round_trip_and_disable(tmp_path):
     assert cache.get("ab" * 32).text == "hello" and cache.hits == 1
     off = ResponseCache(tmp_path, enabled=False)
     assert off.get("ab" * 32) is None
+
+
+def test_urls_are_redacted_before_they_are_written():
+    from basesel.models.spec import redact_url
+
+    assert redact_url("http://user:s3cret@127.0.0.1:8000/v1?token=abc") == "http://127.0.0.1:8000/v1"
+    assert redact_url("http://localhost:11434") == "http://localhost:11434"
+    assert redact_url(None) is None

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ConfigError, ModelError, TransientModelError, require_installed, require
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage
-from .spec import ModelSpec, is_local_url
+from .spec import ModelSpec, is_local_url, redact_url
 
 
 class OpenAICompatModel:
@@ -38,7 +38,7 @@ class OpenAICompatModel:
         self.identity = ModelIdentity(
             provider=spec.provider,
             name=spec.name,
-            endpoint=base_url or "https://api.openai.com/v1",
+            endpoint=redact_url(base_url) or "https://api.openai.com/v1",
         )
 
     @property

@@ -56,3 +56,15 @@ def is_local_url(url: str | None) -> bool:
         return False
     host = (urlparse(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".local") or host.startswith(("10.", "192.168.", "host.docker.internal"))
+
+
+def redact_url(url: str | None) -> str | None:
+    """Drop user:password@ and query strings (tokens hide there) before a URL is written anywhere."""
+    if not url:
+        return url
+    parts = urlparse(url)
+    if not parts.username and not parts.password and not parts.query:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc, query="").geturl()

@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import ConfigError
 from ..models import ChatModel, GenerationParams, Message, create_model, split_thinking
 from ..models.base import rough_token_count
+from ..models.spec import redact_url
 from ..paths import cache_dir
 from ..rubric import Rubric, load_rubric
 from ..rubric.judge import UnreadableVerdict, build_judge_messages, parse_verdicts, verdict_schema
@@ -126,6 +127,7 @@ class BaselineRun:
     def manifest(self) -> dict[str, Any]:
         assert self.candidate is not None and self.judge is not None
         cfg = self.cfg.model_dump(mode="json")
+        cfg["base_url"], cfg["judge_base_url"] = redact_url(cfg["base_url"]), redact_url(cfg["judge_base_url"])
         return {
             "basesel_version": __version__,
             "python": sys.version.split()[0],
