@@ -20,20 +20,21 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from openai_stub_server import serve  # noqa: E402
 
 
-@pytest.fixture
-def stub():
-    server, stats = serve(0, delay=0.0)
+def _stub_server(delay: float):
+    server, stats = serve(0, delay=delay)
     yield server.server_address[1], stats
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def stub():
+    yield from _stub_server(0.0)
 
 
 @pytest.fixture
 def slow_stub():
-    server, stats = serve(0, delay=0.25)
-    yield server.server_address[1], stats
-    server.shutdown()
-    server.server_close()
+    yield from _stub_server(0.25)
 
 
 def server_args(port: int) -> list[str]:

@@ -31,6 +31,15 @@ class GenerationParams:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
 
+    def sampling_kwargs(self) -> dict[str, Any]:
+        """The OpenAI-style sampling arguments, leaving out the unset ones."""
+        out: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.top_p is not None:
+            out["top_p"] = self.top_p
+        return out
+
 
 @dataclass
 class Usage:

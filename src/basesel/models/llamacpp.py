@@ -69,15 +69,7 @@ class LlamaCppModel:
         )
 
     def _generate_sync(self, messages: list[Message], params: GenerationParams, json_schema: dict | None) -> Completion:
-        kwargs: dict[str, Any] = {
-            "messages": [m.to_dict() for m in messages],
-            "temperature": params.temperature,
-            "max_tokens": params.max_tokens,
-        }
-        if params.seed is not None:
-            kwargs["seed"] = params.seed
-        if params.top_p is not None:
-            kwargs["top_p"] = params.top_p
+        kwargs: dict[str, Any] = {"messages": [m.to_dict() for m in messages], **params.sampling_kwargs()}
         if json_schema is not None:
             # llama-cpp-python honours a schema only in this form; {"type": "json_schema"} is silently ignored.
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}

@@ -51,16 +51,7 @@ class OpenAICompatModel:
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
         openai = self._openai
-        kwargs: dict[str, Any] = {
-            "model": self.model_name,
-            "messages": [m.to_dict() for m in messages],
-            "temperature": params.temperature,
-            "max_tokens": params.max_tokens,
-        }
-        if params.seed is not None:
-            kwargs["seed"] = params.seed
-        if params.top_p is not None:
-            kwargs["top_p"] = params.top_p
+        kwargs: dict[str, Any] = {"model": self.model_name, "messages": [m.to_dict() for m in messages], **params.sampling_kwargs()}
         extra_body = dict(self._extra_body)
         if params.think is not None:
             extra_body.setdefault("chat_template_kwargs", {})["enable_thinking"] = params.think

@@ -85,14 +85,16 @@ def run_research(
     if query.online:
         report = _go_online(cands, outcome, query, catalog, ollama_url=ollama_url, hf_endpoint=hf_endpoint, timeout=hf_timeout)
         outcome = evaluate(cands + report.discovered, query, domain_name, domain, catalog)
-        from .enrich import hf_resolve_files
+        from .enrich import hf_find_gguf, hf_resolve_files
+        from .scoring import pull_command
 
         picks = [s.cand for s in (outcome.primary, outcome.backup) if s is not None]
+        hf_find_gguf(report.hf_api, [c for c in picks if pull_command(c) is None], report, timeout=hf_timeout)
         hf_resolve_files(report.hf_api, picks, report, timeout=hf_timeout)
         if web:
             _web(report, outcome, query, domain, today)
         for service, status in report.status.items():
-            if not status.startswith("ok"):
+            if not status.startswith("ok") and not (service == "ollama" and "no Ollama server answered" in status):
                 warnings.append(f"--online: {service} {status}")
     return Research(query, catalog, path, domain_name, domain, outcome, dt.datetime.now().astimezone().replace(microsecond=0), today, warnings, report)
 
@@ -105,7 +107,7 @@ def _go_online(cands: list[Candidate], outcome: Outcome, query: Query, catalog: 
     near = [s for s in outcome.excluded if all(_filter_kind(r) in local_only for r in s.exclusions)]
     pool = [s.cand for s in outcome.ranked[: query.top + 5]] + [s.cand for s in near]
     api = report.hf_api = hf_enrich(pool, catalog, report, endpoint=hf_endpoint, timeout=timeout)
-    hf_find_gguf(api, [c for c in pool if c.gguf is None], report, timeout=timeout)
+    hf_find_gguf(api, [c for c in pool if c.gguf is None], report, timeout=timeout)  # availability unknown
     known = {c.hf_repo.lower() for c in cands if c.hf_repo}
     hf_search(api, query.search, known, catalog, report, timeout=timeout)
     ollama_enrich(cands, report, url=ollama_url)

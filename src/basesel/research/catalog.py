@@ -306,14 +306,31 @@ def catalog_path(path: Optional[Path] = None) -> Path:
 
 
 def load_catalog(path: Optional[Path] = None) -> Catalog:
-    """Load and validate a catalog (default: the bundled configs/catalog.yaml)."""
-    from ..yamlio import load_model
-
-    return load_model(catalog_path(path), Catalog, what="catalog")
+    """Load and validate a catalog (default: the bundled configs/catalog.yaml). Treat the result as
+    read-only: it is cached until the file changes."""
+    return _load_cached(catalog_path(path), Catalog, "catalog")
 
 
 def load_domains(path: Optional[Path] = None) -> DomainFile:
     from ..paths import bundled
+
+    return _load_cached(Path(path) if path else bundled("configs") / DOMAINS_FILE, DomainFile, "research domains")
+
+
+_CACHE: dict[tuple, BaseModel] = {}
+
+
+def _load_cached(path: Path, model: type, what: str):
     from ..yamlio import load_model
 
-    return load_model(path or bundled("configs") / DOMAINS_FILE, DomainFile, what="research domains")
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, model.__name__)
+    except OSError:
+        key = None
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+    loaded = load_model(path, model, what=what)
+    if key is not None:
+        _CACHE[key] = loaded
+    return loaded

@@ -61,7 +61,8 @@ def _hf_api(endpoint: Optional[str], report: OnlineReport):
     if constants.is_offline_mode():
         report.status["huggingface"] = "skipped: HF_HUB_OFFLINE is set, so Hugging Face lookups are disabled"
         return None
-    return HfApi(endpoint=endpoint) if endpoint else HfApi()
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None  # read now: constants froze it at import
+    return HfApi(endpoint=endpoint.rstrip("/")) if endpoint else HfApi()
 
 
 def _http_status(exc: BaseException) -> Optional[int]:
@@ -171,7 +172,7 @@ def hf_enrich(cands: list[Candidate], catalog: Catalog, report: OnlineReport, *,
             if time.monotonic() - start > budget_s:
                 report.notes.append(f"Hugging Face: stopped after {budget_s:.0f} s; {done} of {len(cands)} models enriched")
                 break
-            info = _hf_call(lambda: api.model_info(c.hf_repo, expand=HF_EXPAND, timeout=timeout), report)
+            info = _hf_call(lambda c=c: api.model_info(c.hf_repo, expand=HF_EXPAND, timeout=timeout), report)
             if info is None:
                 missing += 1
                 c.online_notes.append(f"{c.hf_repo}: not found or not readable on Hugging Face")
@@ -196,14 +197,15 @@ def _list_models(api: Any, timeout: float, **params: Any) -> list[Any]:
 
 
 def hf_find_gguf(api: Any, cands: list[Candidate], report: OnlineReport, *, timeout: float = 5.0, limit: int = 10) -> None:
-    """For candidates whose GGUF availability is unknown: look for GGUF repos named after the model."""
+    """Look for GGUF repos named after each model: for models whose GGUF availability is unknown, and
+    for picks known to have GGUF builds but no recorded repo (so the pull command can name a file)."""
     if api is None:
         return
     try:
-        for c in [c for c in cands if c.gguf is None and c.source == "catalog"][:limit]:
-            hits = _hf_call(lambda: _list_models(api, timeout, search=c.model, filter="gguf", sort="downloads", limit=3), report)
+        for c in [c for c in cands if c.source == "catalog" and not c.gguf_repo and c.gguf != "none"][:limit]:
+            hits = _hf_call(lambda c=c: _list_models(api, timeout, search=c.model, filter="gguf", sort="downloads", limit=3), report)
             if hits:
-                c.gguf = "community"
+                c.gguf = c.gguf or "community"
                 c.gguf_repo = hits[0].id
                 c.online_notes.append(f"GGUF build found on Hugging Face: {hits[0].id}")
     except _HfAbort:
@@ -218,7 +220,7 @@ def hf_resolve_files(api: Any, cands: list[Candidate], report: OnlineReport, *, 
         for c in cands:
             if not c.gguf_repo or c.gguf_file:
                 continue
-            info = _hf_call(lambda: api.model_info(c.gguf_repo, expand=["siblings"], timeout=timeout), report)
+            info = _hf_call(lambda c=c: api.model_info(c.gguf_repo, expand=["siblings"], timeout=timeout), report)
             if info is None:
                 continue
             files = [s.rfilename for s in (getattr(info, "siblings", None) or [])]
@@ -238,7 +240,7 @@ def hf_search(api: Any, terms: list[str], known_repos: set[str], catalog: Catalo
     try:
         for term in terms:
             hits = _hf_call(
-                lambda: _list_models(api, timeout, search=term, pipeline_tag="text-generation", sort="downloads", limit=MAX_SEARCH_HITS, expand=HF_SEARCH_EXPAND),
+                lambda term=term: _list_models(api, timeout, search=term, pipeline_tag="text-generation", sort="downloads", limit=MAX_SEARCH_HITS, expand=HF_SEARCH_EXPAND),
                 report,
             )
             found = 0

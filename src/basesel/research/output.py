@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from .catalog import COMMERCIAL_LABELS, FOCUS_LABELS
-from .scoring import Scored, concerns, fmt_ctx, pull_command, rationale, stars, strengths, why_considered
+from .query import fmt_b
+from .scoring import Scored, concerns, out_of_size, fmt_ctx, pull_command, rationale, stars, strengths, why_considered
 
 if TYPE_CHECKING:
     from . import Research
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 JSON_FILE = "research.json"
 MD_FILE = "research.md"
 TEMPLATE = "research.md.j2"
-NEAR_MISSES = 5
+NEAR_MISSES = 4
 """Excluded models listed in the comparison table (the rest stay in research.json's `excluded`)."""
 
 
@@ -26,6 +27,7 @@ def candidate_row(s: Scored, r: "Research") -> dict[str, Any]:
         "family": c.family,
         "params": c.params,
         "params_b": c.params_b,
+        "active_params_b": c.active_params_b,
         "license": c.license,
         "commercial": r.catalog.commercial(c.license),
         "context": c.context,
@@ -86,10 +88,11 @@ def shown(r: "Research") -> tuple[list[Scored], list[Scored]]:
     """(ranked rows for the table, excluded near misses for the table)."""
     o = r.outcome
     top = o.ranked[: r.query.top]
-    for s in (o.primary, o.backup):
+    extra = [o.primary, o.backup] + [s for s in o.ranked if s.cand.source != "catalog"][:NEAR_MISSES]
+    for s in extra:
         if s is not None and s not in top:
             top.append(s)
-    near = [s for s in o.excluded if not all(" is below the " in x or " is above the " in x for x in s.exclusions)][:NEAR_MISSES]
+    near = [s for s in o.excluded if not out_of_size(s)][:NEAR_MISSES]
     return top, near
 
 
@@ -98,7 +101,7 @@ def to_json(r: "Research") -> dict[str, Any]:
 
     o = r.outcome
     top, near = shown(r)
-    size_only = len(o.excluded) - len([s for s in o.excluded if not all(" is below the " in x or " is above the " in x for x in s.exclusions)])
+    by_size = sum(1 for s in o.excluded if out_of_size(s))
     data: dict[str, Any] = {
         "basesel_version": __version__,
         "generated": r.generated.isoformat(),
@@ -111,7 +114,7 @@ def to_json(r: "Research") -> dict[str, Any]:
             "discovered": len(r.online.discovered) if r.online else 0,
             "eligible": len(o.ranked),
             "excluded": len(o.excluded),
-            "excluded_by_size_only": size_only,
+            "excluded_by_size": by_size,
             "shown": len(top),
         },
         "warnings": r.warnings,
@@ -162,6 +165,7 @@ def write(r: "Research", out_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
 
 
 def print_table(r: "Research", data: dict[str, Any], console) -> None:
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
@@ -178,19 +182,17 @@ def print_table(r: "Research", data: dict[str, Any], console) -> None:
     if q.get("ollama"):
         bits.append("Ollama tag required")
     title = f"Candidates: {'; '.join(bits)} (catalog {data['catalog_date']})"
-    table = Table(title=escape(title), title_justify="left", show_lines=False, pad_edge=False)
-    for col, kw in (
-        ("#", {"justify": "right"}),
-        ("Model", {}),
-        ("Params", {}),
-        ("License", {}),
-        ("Context", {"justify": "right"}),
-        ("Released", {}),
-        ("Fit", {}),
-        ("Score", {"justify": "right"}),
-        ("Status", {}),
-    ):
-        table.add_column(col, **kw)
+    wide = console.width >= 150
+    table = Table(title=escape(title), title_justify="left", show_lines=False, pad_edge=False, box=box.SIMPLE_HEAD, collapse_padding=True)
+    table.add_column("#", justify="right")
+    table.add_column("Model", overflow="fold")
+    table.add_column("Params", no_wrap=True)
+    table.add_column("License", no_wrap=True, overflow="ellipsis", max_width=12)
+    table.add_column("Ctx", justify="right", no_wrap=True)
+    table.add_column("Released" if wide else "Rel.", no_wrap=True)
+    table.add_column("Fit", no_wrap=True)
+    table.add_column("Score", justify="right", no_wrap=True)
+    table.add_column("Status", no_wrap=not wide)
     styles = {"selected": "bold green", "backup": "bold cyan", "rejected": "", "excluded": "dim"}
     for row in data["candidates"]:
         status = {"selected": "SELECTED", "backup": "BACKUP", "rejected": "rejected", "excluded": "excluded"}[row["status"]]
@@ -198,21 +200,23 @@ def print_table(r: "Research", data: dict[str, Any], console) -> None:
         table.add_row(
             str(row["rank"] or "-"),
             escape(row["model"]),
-            escape(row["params"]),
+            escape((fmt_b(row["params_b"]) + (" MoE" if row.get("active_params_b") else "")) if row["params_b"] else row["params"]),
             escape(row["license"] or "?"),
             fmt_ctx(row["context"]),
             row["release"] or "?",
             stars(row["domain_fit"]),
             str(row["score"]) if row["status"] != "excluded" else "-",
-            escape(f"{status}: {why}" if row["status"] in ("rejected", "excluded") else status),
+            escape(f"{status}: {why}" if wide and row["status"] in ("rejected", "excluded") else status),
             style=styles[row["status"]],
         )
     console.print(table)
+    if not wide:
+        console.print("Why each model was rejected or excluded: research.md, or `basesel research --explain MODEL`.")
     counts = data["counts"]
     console.print(
         f"{counts['eligible']} eligible of {counts['catalog'] + counts['discovered']} models; {counts['excluded']} excluded by hard filters"
-        + (f" ({counts['excluded_by_size_only']} only for size)" if counts["excluded_by_size_only"] else "")
-        + f". Score = domain fit x10 + licence + context + recency + quantization + community (max 100)."
+        + (f" ({counts['excluded_by_size']} outside the size range)" if counts["excluded_by_size"] else "")
+        + ". Score = domain fit x10 + licence + context + recency + quantization + community (max 100)."
     )
     for role in ("primary", "backup"):
         p = data[role]
@@ -273,7 +277,13 @@ def explain(s: Scored, r: "Research", console) -> None:
     if c.live or c.local:
         console.print(f"[bold]Live data:[/] {escape(str({**c.live, **({'ollama_local': c.local} if c.local else {})}))}")
     pc = pull_command(c)
-    console.print(f"[bold]Get it:[/] {escape(pc)}" if pc else "[bold]Get it:[/] no Ollama tag or GGUF file known")
+    if pc:
+        console.print(f"[bold]Get it:[/] {escape(pc)}")
+    elif c.gguf in ("official", "community"):
+        where = f" in {c.gguf_repo}" if c.gguf_repo else ""
+        console.print(f"[bold]Get it:[/] {c.gguf} GGUF builds exist{escape(where)} but no file is recorded; --online looks one up")
+    else:
+        console.print("[bold]Get it:[/] no Ollama tag or GGUF build known" + (f"; weights at hf.co/{escape(c.hf_repo)}" if c.hf_repo else ""))
 
 
 def explain_json(s: Scored, r: "Research") -> dict[str, Any]:

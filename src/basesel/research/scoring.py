@@ -220,7 +220,7 @@ def licence_factor(c: Candidate, catalog: Catalog) -> Factor:
 
 
 def context_factor(c: Candidate, q: Query) -> Factor:
-    ext = f", {fmt_ctx(c.context_max)} with YaRN / rope scaling" if c.context_max else ""
+    ext = f" ({fmt_ctx(c.context_max)} with YaRN / rope scaling)" if c.context_max else ""
     if q.context_needed is not None:
         need = q.context_label
         if c.context is None:
@@ -319,7 +319,7 @@ def score_candidate(c: Candidate, q: Query, domain: Domain, catalog: Catalog) ->
     s = Scored(cand=c, exclusions=hard_filters(c, q, catalog))
     s.fit, s.fit_steps, s.avoid, s.fit_adjust = domain_fit(c, domain)
     s.fit_base = domain.focus[c.focus].reason if c.focus else "focus unknown"
-    fit_reason = f"{stars(s.fit)} for {domain.label}: " + "; ".join(s.fit_steps)
+    fit_reason = f"{stars(s.fit)} for {domain.label}: " + ", ".join(step.split(" (", 1)[0] for step in s.fit_steps)
     if s.avoid:
         fit_reason += f" — avoided for this domain (avoid: {domain.avoid})"
     s.factors = [
@@ -348,7 +348,7 @@ def sort_key(s: Scored, catalog: Catalog) -> tuple:
 def evaluate(cands: list[Candidate], q: Query, domain_name: str, domain: Domain, catalog: Catalog) -> Outcome:
     scored = [score_candidate(c, q, domain, catalog) for c in cands]
     ranked = sorted((s for s in scored if not s.excluded), key=lambda s: sort_key(s, catalog))
-    excluded = sorted((s for s in scored if s.excluded), key=lambda s: (_size_only(s), -s.total, s.cand.model.lower(), s.cand.id))
+    excluded = sorted((s for s in scored if s.excluded), key=lambda s: (out_of_size(s), len(s.exclusions), -s.total, s.cand.model.lower(), s.cand.id))
     for i, s in enumerate(ranked, 1):
         s.rank = i
     for s in excluded:
@@ -367,9 +367,12 @@ def evaluate(cands: list[Candidate], q: Query, domain_name: str, domain: Domain,
     return out
 
 
-def _size_only(s: Scored) -> bool:
-    """Excluded only for size: listed after the near misses (they are many and seldom interesting)."""
-    return all(" is below the " in r or " is above the " in r for r in s.exclusions)
+SIZE_MARKERS = (" is below the ", " is above the ", "parameter count unknown")
+
+
+def out_of_size(s: Scored) -> bool:
+    """Excluded (among other reasons) for size: listed after the near misses, which are in the size range."""
+    return any(m in r for r in s.exclusions for m in SIZE_MARKERS)
 
 
 def _verdict(s: Scored, out: Outcome) -> tuple[str, str]:
@@ -408,7 +411,7 @@ def _short(s: Scored, key: str) -> str:
     if key == "license":
         return f"licence {c.license or 'not confirmed'}"
     if key == "context":
-        return f"context {fmt_ctx(c.context)}"
+        return f"context {fmt_ctx(c.context)}" if c.context else "context not confirmed"
     if key == "recency":
         return f"older (released {c.release})" if c.release else "release not confirmed"
     if key == "quantization":

@@ -11,16 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..yamlio import load_model
 
-DETERMINISTIC_KINDS = (
-    "regex_must_match",
-    "regex_must_not_match",
-    "max_words",
-    "min_words",
-    "contains",
-    "not_contains",
-    "json_valid",
-    "length_ratio",
-)
 CriterionKind = Literal[
     "llm",
     "regex_must_match",
