@@ -117,6 +117,10 @@ class ChatModel(Protocol):
 
     async def aclose(self) -> None: ...
 
+    # Optional hooks (looked up with getattr):
+    #   async def describe(self) -> None   fills identity (digest, facts) before any cache lookup
+    #   async def check(self) -> None      preflight run once before the first real call
+
 
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 

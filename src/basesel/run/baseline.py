@@ -172,6 +172,10 @@ class BaselineRun:
             self.judge = self.candidate
         else:
             self.judge = create_model(self.cfg.judge, base_url=self.cfg.judge_base_url, options=self.cfg.judge_options)
+        for model in {id(self.candidate): self.candidate, id(self.judge): self.judge}.values():
+            describe = getattr(model, "describe", None)  # backends whose identity comes from the server
+            if describe is not None:
+                await describe()
         self.executor.set_limit(self.candidate, self.cfg.concurrency)
         if self.judge is not self.candidate:
             self.executor.set_limit(self.judge, self.cfg.judge_concurrency or self.cfg.concurrency)

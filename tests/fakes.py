@@ -1,0 +1,178 @@
+"""Loopback servers that speak Ollama's and Anthropic's HTTP APIs, for tests (127.0.0.1 only).
+
+Replies are functions of the request: a request carrying a JSON schema gets an object filling it
+(every verdict 'yes'), others a short text. Faults can be queued: each entry is consumed by one request.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from openai_stub_server import fill_schema  # noqa: E402
+
+
+class FakeServer:
+    """Base: records requests, replays queued faults ('429', '500', 'slow', 'drop', 'badjson')."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.faults: list[str] = []
+        self.lock = threading.Lock()
+        self.slow_s = 3.0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def handle_any(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length", 0) or 0)
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                with outer.lock:
+                    outer.requests.append((f"{method} {self.path}", body))
+                    fault = outer.faults.pop(0) if outer.faults and outer.fault_applies(self.path) else None
+                if fault == "429":
+                    return self.send_json(429, {"error": {"type": "rate_limit_error", "message": "slow down"}}, {"Retry-After": "0"})
+                if fault == "500":
+                    return self.send_json(500, {"error": {"type": "api_error", "message": "boom"}})
+                if fault == "slow":
+                    time.sleep(outer.slow_s)
+                if fault == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return None
+                outer.route(self, method, self.path, body, bad_json=fault == "badjson")
+
+            def do_GET(self) -> None:
+                self.handle_any("GET")
+
+            def do_POST(self) -> None:
+                self.handle_any("POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def fault_applies(self, path: str) -> bool:
+        return True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def count(self, prefix: str) -> int:
+        with self.lock:
+            return sum(1 for r, _ in self.requests if r.startswith(prefix))
+
+    def route(self, h, method: str, path: str, body: dict[str, Any], bad_json: bool) -> None:
+        raise NotImplementedError  # each fake defines its API
+
+
+def reply_text(messages: list[dict[str, Any]]) -> str:
+    user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
+    if isinstance(user, list):
+        user = " ".join(part.get("text", "") for part in user if isinstance(part, dict))
+    return "Thanks for reaching out. You can fix this from your settings page: " + " ".join(str(user).split()[:8])
+
+
+class FakeOllama(FakeServer):
+    """/api/chat, /api/show, /api/tags, /api/pull. `pulled` holds the models present."""
+
+    def __init__(self, pulled: tuple[str, ...] = ("qwen3:8b",), thinking: bool = False) -> None:
+        super().__init__()
+        self.pulled = set(pulled)
+        self.thinking = thinking
+
+    def fault_applies(self, path: str) -> bool:
+        return path == "/api/chat"
+
+    def route(self, h, method, path, body, bad_json):
+        if path == "/api/tags":
+            return h.send_json(200, {"models": [{"model": m, "name": m, "digest": f"sha256-{abs(hash(m)) % 10**12:012d}", "size": 5_000_000_000, "details": {"parameter_size": "8.2B", "quantization_level": "Q4_K_M"}} for m in sorted(self.pulled)]})
+        if path == "/api/show":
+            if body.get("model") not in self.pulled:
+                return h.send_json(404, {"error": f"model '{body.get('model')}' not found"})
+            return h.send_json(200, {
+                "license": "Apache License\nVersion 2.0, January 2004",
+                "details": {"family": "qwen3", "parameter_size": "8.2B", "quantization_level": "Q4_K_M"},
+                "model_info": {"general.architecture": "qwen3", "general.parameter_count": 8190735360, "qwen3.context_length": 40960},
+            })
+        if path == "/api/pull":
+            model = body.get("model")
+            lines = [{"status": "pulling manifest"}, {"status": "pulling abc", "digest": "sha256:abc", "total": 1000, "completed": 500}, {"status": "pulling abc", "digest": "sha256:abc", "total": 1000, "completed": 1000}, {"status": "success"}]
+            self.pulled.add(model)
+            data = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+            h.send_response(200)
+            h.send_header("Content-Type", "application/x-ndjson")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return None
+        if path == "/api/chat":
+            if body.get("model") not in self.pulled:
+                return h.send_json(404, {"error": f"model '{body.get('model')}' not found, try pulling it first"})
+            fmt = body.get("format")
+            if bad_json:
+                content = '{"CS1": {"reason": "cut off'
+            elif isinstance(fmt, dict):
+                content = json.dumps(fill_schema(fmt))
+            else:
+                content = reply_text(body.get("messages", []))
+            message = {"role": "assistant", "content": content}
+            if self.thinking and body.get("think") is not False:
+                message["thinking"] = "Let me think about this carefully first."
+            opts = body.get("options") or {}
+            return h.send_json(200, {"model": body["model"], "created_at": "2026-11-22T00:00:00Z", "message": message, "done": True, "done_reason": "stop", "prompt_eval_count": 42, "eval_count": min(len(content) // 4, opts.get("num_predict", 10**6))})
+        return h.send_json(404, {"error": "not found"})
+
+
+class FakeAnthropic(FakeServer):
+    """/v1/messages: tool use when a tool is forced, text otherwise."""
+
+    def fault_applies(self, path: str) -> bool:
+        return path.startswith("/v1/messages")
+
+    def route(self, h, method, path, body, bad_json):
+        if not path.startswith("/v1/messages"):
+            return h.send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": "not found"}})
+        tools = body.get("tools") or []
+        usage = {"input_tokens": 50, "output_tokens": 20}
+        if tools:
+            schema = tools[0]["input_schema"]
+            value = {"CS1": {"reason": "cut"}} if bad_json else fill_schema(schema)
+            content = [{"type": "tool_use", "id": "toolu_1", "name": tools[0]["name"], "input": value}]
+            stop = "tool_use"
+        else:
+            content = [{"type": "text", "text": reply_text(body.get("messages", []))}]
+            stop = "end_turn"
+        return h.send_json(200, {"id": "msg_1", "type": "message", "role": "assistant", "model": body.get("model"), "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage})
