@@ -176,3 +176,29 @@ class FakeAnthropic(FakeServer):
             content = [{"type": "text", "text": reply_text(body.get("messages", []))}]
             stop = "end_turn"
         return h.send_json(200, {"id": "msg_1", "type": "message", "role": "assistant", "model": body.get("model"), "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage})
+
+
+class FakeOpenAI(FakeServer):
+    """/v1/chat/completions and /v1/models, with fault injection on chat calls."""
+
+    def fault_applies(self, path: str) -> bool:
+        return path.endswith("/chat/completions")
+
+    def route(self, h, method, path, body, bad_json):
+        if path.rstrip("/").endswith("/models"):
+            return h.send_json(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "tests"}]})
+        if not path.endswith("/chat/completions"):
+            return h.send_json(404, {"error": {"message": "not found"}})
+        fmt = body.get("response_format") or {}
+        schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
+        if bad_json:
+            content = '{"CS1": {"reason": "truncated'
+        elif schema is not None:
+            content = json.dumps(fill_schema(schema))
+        else:
+            content = reply_text(body.get("messages", []))
+        return h.send_json(200, {
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42},
+        })

@@ -135,3 +135,12 @@ def split_thinking(text: str) -> tuple[str, str]:
 def rough_token_count(text: str) -> int:
     """Approximate token count (about 4 characters a token) when a backend does not report one."""
     return (len(text) + 3) // 4
+
+
+def retry_after_seconds(response: Any) -> float | None:
+    """The Retry-After header of an HTTP error response (seconds), when the server sent one."""
+    try:
+        value = response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from ..errors import ConfigError, ModelError, TransientModelError, require_installed, require
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, retry_after_seconds
+from .pricing import cost_usd
 from .spec import ModelSpec, is_local_url, redact_url
 
 
@@ -69,10 +70,10 @@ class OpenAICompatModel:
         try:
             resp = await self._client.chat.completions.create(**kwargs)
         except openai.RateLimitError as exc:
-            raise TransientModelError(f"rate limited (429) by {self.identity.endpoint}", retry_after=_retry_after(exc.response)) from exc
+            raise TransientModelError(f"rate limited (429) by {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
         except openai.APIStatusError as exc:
             if exc.status_code >= 500 or exc.status_code in (408, 409):
-                raise TransientModelError(f"server error {exc.status_code} from {self.identity.endpoint}", retry_after=_retry_after(exc.response)) from exc
+                raise TransientModelError(f"server error {exc.status_code} from {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
             if exc.status_code in (401, 403):
                 raise ModelError(
                     f"{self.identity.endpoint} refused the API key ({exc.status_code})",
@@ -89,13 +90,15 @@ class OpenAICompatModel:
         if not resp.choices:
             raise TransientModelError(f"{self.identity.endpoint} returned no choices")
         choice = resp.choices[0]
-        usage = resp.usage
-        return Completion(
-            text=choice.message.content or "",
-            finish_reason=choice.finish_reason,
-            usage=Usage(prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0, completion_tokens=getattr(usage, "completion_tokens", 0) or 0),
-            latency_s=latency,
+        details = getattr(resp.usage, "completion_tokens_details", None)
+        usage = Usage(
+            prompt_tokens=getattr(resp.usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(resp.usage, "completion_tokens", 0) or 0,
+            thinking_tokens=getattr(details, "reasoning_tokens", 0) or 0,
         )
+        # API prices apply to OpenAI itself; a self-hosted server's cost is GPU time, not tokens.
+        cost = cost_usd(self.model_name, usage) if self.identity.provider == "openai" and not self.base_url else None
+        return Completion(text=choice.message.content or "", finish_reason=choice.finish_reason, usage=usage, latency_s=latency, cost_usd=cost)
 
     async def check(self) -> None:
         """Fail early, with the URL and how to start a server, when nothing is listening."""
@@ -117,13 +120,6 @@ class OpenAICompatModel:
         if self._sdk is not None:
             await self._client.close()
 
-
-def _retry_after(response: Any) -> float | None:
-    try:
-        value = response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, ValueError):
-        return None
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -1,0 +1,97 @@
+"""Anthropic backend (official SDK). Judge verdicts come back through a forced tool call whose input
+schema is the verdict schema, so they are structured by the API rather than parsed from prose."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from ..errors import ConfigError, ModelError, TransientModelError, require, require_installed
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, retry_after_seconds
+from .pricing import cost_usd
+from .spec import ModelSpec, is_local_url, redact_url
+
+VERDICT_TOOL = "record_verdicts"
+
+
+class AnthropicModel:
+    default_concurrency = 8
+
+    def __init__(self, spec: ModelSpec, options: dict[str, Any]):
+        require_installed("anthropic", "anthropic", "The Anthropic backend")
+        self.model_name = spec.name
+        self.base_url = spec.base_url
+        key = os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            if self.base_url and is_local_url(self.base_url):
+                key = "not-needed"
+            else:
+                raise ConfigError("ANTHROPIC_API_KEY is not set", hint="Export ANTHROPIC_API_KEY (or put it in a .env file in this directory).")
+        self._api_key = key
+        self._timeout = float(options.get("timeout", 120))
+        self._client: Any = None
+        self._sdk: Any = None
+        self.identity = ModelIdentity(provider="anthropic", name=spec.name, endpoint=redact_url(self.base_url) or "https://api.anthropic.com")
+
+    @property
+    def sdk(self) -> Any:
+        if self._sdk is None:
+            self._sdk = require("anthropic", "anthropic", "The Anthropic backend")
+            # One retry layer for every backend: the executor's (backoff with jitter, honours Retry-After).
+            self._client = self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self._timeout)
+        return self._sdk
+
+    async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
+        anthropic = self.sdk
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        # No temperature/top_p/seed: the Messages API of the current SDK (2.x) no longer takes sampling
+        # parameters, so Anthropic runs use the model's own sampling (recorded in the docs).
+        kwargs: dict[str, Any] = {
+            "model": self.model_name,
+            "max_tokens": params.max_tokens,
+            "messages": [m.to_dict() for m in messages if m.role != "system"],
+        }
+        if system:
+            kwargs["system"] = system
+        if json_schema is not None:
+            kwargs["tools"] = [{"name": VERDICT_TOOL, "description": "Record the verdict for every criterion.", "input_schema": json_schema}]
+            kwargs["tool_choice"] = {"type": "tool", "name": VERDICT_TOOL}
+        start = time.perf_counter()
+        try:
+            resp = await self._client.messages.create(**kwargs)
+        except anthropic.RateLimitError as exc:
+            raise TransientModelError(f"rate limited (429) by {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
+        except anthropic.APIStatusError as exc:
+            if exc.status_code >= 500 or exc.status_code in (408, 409, 529):
+                raise TransientModelError(f"server error {exc.status_code} from {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
+            if exc.status_code in (401, 403):
+                raise ModelError(f"{self.identity.endpoint} refused the API key ({exc.status_code})", hint="Check ANTHROPIC_API_KEY.") from exc
+            if exc.status_code == 404:
+                raise ModelError(f"model '{self.model_name}' not found at {self.identity.endpoint}", hint="Check the model id (e.g. claude-3-5-haiku-latest).") from exc
+            raise ModelError(f"{self.identity.endpoint} rejected the request ({exc.status_code}): {exc.message[:300]}") from exc
+        except anthropic.APITimeoutError as exc:
+            raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for {self.identity.endpoint}") from exc
+        except anthropic.APIConnectionError as exc:
+            raise TransientModelError(f"cannot connect to {self.identity.endpoint}") from exc
+        latency = time.perf_counter() - start
+        text = ""
+        for block in resp.content:
+            if block.type == "tool_use" and json_schema is not None:
+                text = json.dumps(block.input)
+                break
+            if block.type == "text":
+                text += block.text
+        usage = Usage(prompt_tokens=resp.usage.input_tokens or 0, completion_tokens=resp.usage.output_tokens or 0)
+        finish = {"end_turn": "stop", "max_tokens": "length", "tool_use": "stop", "stop_sequence": "stop"}.get(resp.stop_reason or "", resp.stop_reason)
+        return Completion(text=text, finish_reason=finish, usage=usage, latency_s=latency, cost_usd=cost_usd(self.model_name, usage))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+
+def create(spec: ModelSpec, options: dict[str, Any]) -> AnthropicModel:
+    return AnthropicModel(spec, options)
