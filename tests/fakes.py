@@ -24,6 +24,8 @@ class FakeServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.faults: list[str] = []
+        self.targeted: dict[str, list[str]] = {}
+        self.auth: list[str | None] = []  # the credential header of each request  # substring of the request body -> faults for matching requests
         self.lock = threading.Lock()
         self.slow_s = 3.0
         outer = self
@@ -52,7 +54,13 @@ class FakeServer:
                 body = json.loads(self.rfile.read(length) or b"{}") if length else {}
                 with outer.lock:
                     outer.requests.append((f"{method} {self.path}", body))
+                    outer.auth.append(self.headers.get("x-api-key") or self.headers.get("authorization"))
                     fault = outer.faults.pop(0) if outer.faults and outer.fault_applies(self.path) else None
+                    text = json.dumps(body)
+                    for needle, queue in outer.targeted.items():
+                        if queue and needle in text and outer.fault_applies(self.path):
+                            fault = queue.pop(0)
+                            break
                 if fault == "429":
                     return self.send_json(429, {"error": {"type": "rate_limit_error", "message": "slow down"}}, {"Retry-After": "0"})
                 if fault == "500":
@@ -189,6 +197,8 @@ class FakeOpenAI(FakeServer):
             return h.send_json(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "tests"}]})
         if not path.endswith("/chat/completions"):
             return h.send_json(404, {"error": {"message": "not found"}})
+        if body.get("model") == "missing":
+            return h.send_json(404, {"error": {"message": "The model `missing` does not exist.", "type": "invalid_request_error"}})
         fmt = body.get("response_format") or {}
         schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
         if bad_json:

@@ -62,6 +62,7 @@ def run() -> None:
     """
     from ..errors import BaseselError, ExitCode
 
+    _load_dotenv()
     try:
         app()
     except BaseselError as exc:
@@ -74,3 +75,14 @@ def run() -> None:
             raise
         print(f"basesel: internal error: {type(exc).__name__}: {exc}\nSet BASESEL_DEBUG=1 to see the traceback, and please report it.", file=sys.stderr)
         sys.exit(int(ExitCode.ERROR))
+
+
+def _load_dotenv() -> None:
+    """API keys may live in ./.env; variables already set win. Values are only ever read from the
+    environment, never written to run directories, caches, logs or documents."""
+    from pathlib import Path
+
+    if Path(".env").is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(Path(".env"), override=False)

@@ -30,12 +30,26 @@ class Topic(Strict):
     description: str | None = None
     subtopics: list[Subtopic] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _unique_subtopics(self) -> Topic:
+        names = [s.name for s in self.subtopics]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"topic '{self.name}' has duplicate subtopic name(s): {', '.join(dupes)}")
+        return self
+
 
 class Style(Strict):
     weight: float = Field(default=1.0, gt=0)
     description: str | None = None
+    """How messages in this style read; handed to an LLM generator (`basesel scenarios --generator`)."""
     templates: list[str] = Field(default_factory=list)
-    """Jinja2 templates; variables: situation, detail, topic, subtopic, and every dimension."""
+    """Jinja2 templates; variables: situation, situation_lower, detail, topic, subtopic, and every dimension.
+    A style without templates uses the shipped defaults of the same name (terse, conversational, detailed)."""
+
+
+# Template variables and scenario tags a dimension may not shadow.
+RESERVED_NAMES = frozenset({"situation", "situation_lower", "detail", "topic", "subtopic", "style", "edge_case", "id", "input", "source"})
 
 
 class EdgeCase(Strict):
@@ -72,6 +86,14 @@ class Taxonomy(Strict):
     def _version_as_str(cls, v):
         return str(v)
 
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _dimension_lists(cls, v):
+        """`difficulty: [easy, hard]` is shorthand for equal weights."""
+        if isinstance(v, dict):
+            return {k: ({str(x): 1.0 for x in vals} if isinstance(vals, list) else vals) for k, vals in v.items()}
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> Taxonomy:
         names = [t.name for t in self.topics]
@@ -87,23 +109,44 @@ class Taxonomy(Strict):
                 raise ValueError(f"dimension '{dim}' has no values")
             if any(w <= 0 for w in values.values()):
                 raise ValueError(f"dimension '{dim}' has a weight <= 0")
+            if dim in RESERVED_NAMES:
+                raise ValueError(f"dimension name '{dim}' is reserved (it is a template variable or scenario tag); rename it")
+        self._check_templates()
         return self
+
+    def _check_templates(self) -> None:
+        """Compile every style template and render it once with placeholder values, so a jinja2 syntax
+        error or an unknown variable is reported when the taxonomy loads, naming the style."""
+        from jinja2 import Environment, StrictUndefined, TemplateError
+
+        env = Environment(undefined=StrictUndefined, autoescape=False)
+        sample = {"situation": "x", "situation_lower": "x", "detail": "x", "topic": "x", "subtopic": "x"}
+        sample.update({dim: next(iter(values)) for dim, values in self.dimensions.items()})
+        for name, style in self.styles.items():
+            for i, template in enumerate(style.templates):
+                try:
+                    env.from_string(template).render(**sample)
+                except TemplateError as exc:
+                    known = ", ".join(sorted(sample))
+                    raise ValueError(f"style '{name}' template {i + 1} ({template!r}) is invalid: {exc}. Variables available: {known}") from exc
 
     def normalization_warnings(self) -> list[str]:
         """Weights are relative; say so when a group that looks like probabilities does not sum to 1."""
         out = []
 
-        def check(label: str, weights: list[float]) -> None:
+        def check(label: str, items: dict[str, float]) -> None:
+            weights = list(items.values())
             total = sum(weights)
             if all(w <= 1 for w in weights) and len(weights) > 1 and abs(total - 1) > 1e-6 and total < 1.5:
-                out.append(f"{label} weights sum to {total:.3g}, not 1; they were normalized")
+                shares = ", ".join(f"{k} {w / total:.2f}" for k, w in items.items())
+                out.append(f"{label} weights sum to {total:.3g}, not 1; they were normalized to {shares}")
 
-        check("topic", [t.weight for t in self.topics])
-        check("style", [s.weight for s in self.styles.values()])
+        check("topic", {t.name: t.weight for t in self.topics})
+        check("style", {k: s.weight for k, s in self.styles.items()})
         for t in self.topics:
-            check(f"subtopic ({t.name})", [s.weight for s in t.subtopics])
+            check(f"subtopic ({t.name})", {s.name: s.weight for s in t.subtopics})
         for dim, values in self.dimensions.items():
-            check(f"dimension '{dim}'", list(values.values()))
+            check(f"dimension '{dim}'", values)
         return out
 
 

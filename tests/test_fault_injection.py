@@ -1,0 +1,87 @@
+"""Faults from a loopback OpenAI-compatible server: each run ends recovered, or with a clear error,
+and with every finished result on disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import BASESEL, cli_env
+from fakes import FakeOpenAI
+
+N = 4
+
+
+def run(tmp_path, server, *extra, out="run"):
+    scenarios = tmp_path / "s.jsonl"
+    scenarios.write_text("".join(json.dumps({"id": f"q{i}", "input": f"Order {i} never arrived"}) + "\n" for i in range(N)))
+    url = f"{server.url}/v1"
+    return subprocess.run(
+        BASESEL + ["baseline", "--model", "openai/cand", "--base-url", url, "--judge", "openai/judge", "--judge-base-url", url,
+                   "--rubric", "support", "--scenarios", str(scenarios), "--concurrency", "1", "--out", out, "--json", *extra],
+        cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=180,
+    )
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "drop"])
+def test_transient_faults_are_retried_and_recovered(tmp_path, fault):
+    with FakeOpenAI() as server:
+        server.faults = [fault, fault]
+        proc = run(tmp_path, server)
+        chat_calls = server.count("POST /v1/chat/completions")
+    summary = json.loads(proc.stdout)
+    assert summary["counts"]["errored"] == 0 and summary["counts"]["scored"] == N, proc.stderr
+    assert chat_calls == 2 * N + 2  # every call once, plus the two that failed
+
+
+def test_timeouts_past_the_limit_are_retried(tmp_path):
+    with FakeOpenAI() as server:
+        server.slow_s = 2.0
+        server.faults = ["slow"]
+        proc = run(tmp_path, server, "--option", "timeout=0.5", "--judge-option", "timeout=0.5")
+    summary = json.loads(proc.stdout)
+    assert summary["counts"]["scored"] == N and summary["counts"]["errored"] == 0
+
+
+def test_persistent_failure_records_errors_then_retry_errors_finishes(tmp_path):
+    with FakeOpenAI() as server:
+        server.targeted = {"Order 0 never": ["500"] * 4}  # q0's candidate call exhausts its 4 attempts
+        proc = run(tmp_path, server)
+        summary = json.loads(proc.stdout)
+        assert summary["counts"]["errored"] == 1 and summary["counts"]["scored"] == N - 1
+        assert any("errored" in w for w in summary["warnings"])
+        errored = [r for r in lines(tmp_path / "run" / "responses.jsonl") if "error" in r]
+        assert len(errored) == 1 and "gave up after 4 attempts" in errored[0]["error"]
+        before = server.count("POST /v1/chat/completions")
+        again = subprocess.run(BASESEL + ["baseline", "--retry-errors", "run", "--json"], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
+        assert server.count("POST /v1/chat/completions") - before == 2  # only the errored sample: response + verdict
+    fixed = json.loads(again.stdout)
+    assert fixed["counts"]["errored"] == 0 and fixed["counts"]["scored"] == N
+
+
+def test_malformed_judge_json_is_retried_then_unscored_never_failed(tmp_path):
+    with FakeOpenAI() as server:
+        server.targeted = {"Order 0 never": [None, "badjson", "badjson", "badjson"]}  # q0: its answer, then 3 judge attempts
+        proc = run(tmp_path, server)
+    summary = json.loads(proc.stdout)
+    assert summary["counts"]["unscored"] == 1 and summary["counts"]["scored"] == N - 1
+    assert summary["gate"]["scored"] == N - 1 and summary["gate"]["passed"] == N - 1  # excluded, not counted as a fail
+    unscored = [a for a in lines(tmp_path / "run" / "assessments.jsonl") if not a["scored"]]
+    assert "could not be read" in unscored[0]["unscored_reason"]
+    assert "unscored" in (tmp_path / "docs" / "base-model-evaluation.md").read_text()
+
+
+def test_a_fatal_error_stops_the_run_and_keeps_finished_results(tmp_path):
+    """A judge model the server does not know (404) cannot be fixed by retrying: the run stops with a
+    clear error, and the responses already written stay on disk for the next run."""
+    with FakeOpenAI() as server:
+        url = f"{server.url}/v1"
+        proc = run(tmp_path, server, "--judge", "openai/missing", "--judge-base-url", url)
+    assert proc.returncode == 1 and "model 'missing' not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(lines(tmp_path / "run" / "responses.jsonl")) >= 1
