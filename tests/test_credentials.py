@@ -24,7 +24,7 @@ def test_keys_from_dotenv_are_used_and_never_written(tmp_path):
         )
         assert proc.returncode in (0, 5), proc.stderr
         # the keys were really used: the servers saw them
-        assert anthropic_server.count("POST /v1/messages") == 1 and set(anthropic_server.auth) == {ANTHROPIC_KEY}
+        assert anthropic_server.count("POST /v1/messages") == 1 and set(anthropic_server.auth) == {f"Bearer {ANTHROPIC_KEY}"}
         assert f"Bearer {OPENAI_KEY}" in openai_server.auth
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".env"]
     assert any(p.name == "manifest.json" for p in written) and any("cache" in p.parts for p in written)
