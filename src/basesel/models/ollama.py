@@ -156,12 +156,15 @@ def show_facts(info: Any) -> dict[str, Any]:
 
 async def pull_model(client: Any, model: str, on_progress: Any = None) -> None:
     """Stream `ollama pull`; on_progress(status, completed, total) gets each update."""
+    import httpx
     import ollama
 
     try:
         async for part in await client.pull(model, stream=True):
             if on_progress is not None:
                 on_progress(part.status or "", part.completed, part.total)
+    except httpx.TransportError as exc:  # the streaming path lets httpx's errors through
+        raise ConnectionError(str(exc)) from exc
     except ollama.ResponseError as exc:
         raise ModelError(f"Ollama could not pull '{model}': {exc.error}", hint="Check the tag on ollama.com/library (e.g. qwen3:8b).") from exc
 

@@ -1,0 +1,33 @@
+"""`basesel models`: which providers are installed and what is reachable right now."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)
+
+
+def models(
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="Also probe this OpenAI-compatible /v1 URL.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
+) -> None:
+    """List the model providers: SDK installed, server reachable, API key present (never printed)."""
+    from ..models.status import provider_status
+    from .common import print_json, stdout_console
+
+    rows = provider_status(base_url)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="basesel model providers")
+    for col in ("provider", "spec example", "installed", "status"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["provider"], r["example"], "yes" if r["installed"] else f"no: pip install 'basesel[{r['extra']}]'", r["status"])
+    stdout_console().print(table)

@@ -1,0 +1,80 @@
+"""`basesel pull`: fetch a model (Ollama tag, or a GGUF from a Hugging Face repo) and verify it answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pull")(pull)
+
+
+def pull(
+    model: Annotated[str, typer.Argument(help="An Ollama tag (qwen3:8b) or hf/<owner>/<repo> with --file.")],
+    file: Annotated[Optional[str], typer.Option("--file", help="GGUF file name in the Hugging Face repo (for hf/...).")] = None,
+    dest: Annotated[Path, typer.Option("--dest", help="Where hf/ downloads go.")] = Path("models"),
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="Ollama host (default OLLAMA_HOST or http://localhost:11434).")] = None,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Ask the model a short test prompt afterwards.")] = True,
+) -> None:
+    """Download a model and check that it answers (the method's 'verify it runs')."""
+    import asyncio
+
+    from .common import stderr_console
+
+    console = stderr_console()
+    if model.startswith("hf/"):
+        spec = _pull_hf(model[3:], file, dest, console)
+    else:
+        spec = asyncio.run(_pull_ollama(model.removeprefix("ollama/"), base_url, console))
+    if verify:
+        reply = asyncio.run(_verify(spec, base_url if not model.startswith("hf/") else None))
+        console.print(f"verified: {spec} answered {reply!r}")
+    console.print(f"use it with: basesel baseline --model {spec} ...")
+
+
+async def _pull_ollama(model: str, base_url: str | None, console) -> str:
+    from ..errors import require
+    from ..models.ollama import not_running, ollama_host, pull_model
+    from .progress import progress_bar
+
+    ollama = require("ollama", "ollama", "Pulling Ollama models")
+    host = ollama_host(base_url)
+    client = ollama.AsyncClient(host=host)
+    console.print(f"pulling {model} from the Ollama server at {host}")
+    try:
+        with progress_bar(console) as update:
+            await pull_model(client, model, on_progress=lambda status, done, total: update(status[:40] or "pull", done or 0, total or 1) if total else None)
+    except ConnectionError as exc:
+        raise not_running(host) from exc
+    return model
+
+
+def _pull_hf(repo: str, file: str | None, dest: Path, console) -> str:
+    from ..errors import ConfigError
+    from ..models.hf import download_gguf
+
+    if not file:
+        raise ConfigError("pulling from Hugging Face needs --file <name.gguf>", hint="Example: basesel pull hf/Qwen/Qwen3-8B-GGUF --file Qwen3-8B-Q4_K_M.gguf")
+    console.print(f"downloading {file} from {repo} into {dest}/")
+    path = download_gguf(repo, file, dest)
+    return f"llamacpp/{path}"
+
+
+async def _verify(spec: str, base_url: str | None) -> str:
+    from ..errors import ModelError
+    from ..models import GenerationParams, Message, create_model
+
+    model = create_model(spec, base_url=base_url)
+    try:
+        describe = getattr(model, "describe", None)
+        if describe is not None:
+            await describe()
+        c = await model.generate([Message("user", "Hello, testing. Reply with one short sentence.")], GenerationParams(temperature=0.0, max_tokens=32))
+    finally:
+        await model.aclose()
+    if not c.text.strip():
+        raise ModelError(f"{spec} loaded but returned an empty answer to a test prompt", hint="Check the model file and its chat template.")
+    return c.text.strip()[:120]

