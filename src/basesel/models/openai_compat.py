@@ -72,6 +72,10 @@ class OpenAICompatModel:
         except openai.RateLimitError as exc:
             raise TransientModelError(f"rate limited (429) by {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
         except openai.APIStatusError as exc:
+            if json_schema is not None and self._structured == "json_schema" and "json_object" in str(exc.message):
+                # llama.cpp's server only knows {"type": "json_object", "schema": ...}: switch form and re-ask.
+                self._structured = "json_object"
+                return await self.generate(messages, params, json_schema)
             if exc.status_code >= 500 or exc.status_code in (408, 409):
                 raise TransientModelError(f"server error {exc.status_code} from {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
             if exc.status_code in (401, 403):
