@@ -83,3 +83,18 @@ def test_urls_are_redacted_before_they_are_written():
     assert redact_url("http://user:s3cret@127.0.0.1:8000/v1?token=abc") == "http://127.0.0.1:8000/v1"
     assert redact_url("http://localhost:11434") == "http://localhost:11434"
     assert redact_url(None) is None
+
+
+def test_vllm_spec_targets_a_server_by_default_and_offline_engine_needs_vllm(monkeypatch):
+    import sys
+
+    from basesel.errors import MissingDependencyError
+    from basesel.models import create_model
+    from basesel.models.openai_compat import OpenAICompatModel
+
+    server = create_model("vllm/my-lora-adapter")
+    assert isinstance(server, OpenAICompatModel) and server.identity.endpoint == "http://localhost:8000/v1" and server.model_name == "my-lora-adapter"
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(MissingDependencyError) as err:
+        create_model("vllm/Qwen/Qwen3-8B", options={"engine": "offline"})
+    assert "pip install vllm" in err.value.hint

@@ -13,7 +13,7 @@ FACTORIES: dict[str, str] = {
     "embedded": "basesel.models.llamacpp:create_embedded",
     "llamacpp": "basesel.models.llamacpp:create",
     "openai": "basesel.models.openai_compat:create",
-    "vllm": "basesel.models.openai_compat:create",
+    "vllm": "basesel.models.vllm_engine:create",
     "ollama": "basesel.models.ollama:create",
     "anthropic": "basesel.models.anthropic:create",
 }
