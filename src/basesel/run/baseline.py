@@ -22,7 +22,6 @@ from ..models.base import rough_token_count
 from ..models.spec import redact_url
 from ..paths import cache_dir
 from ..rubric import Rubric, load_rubric
-from ..rubric.judge import UnreadableVerdict, build_judge_messages, parse_verdicts, verdict_schema
 from ..rubric.scoring import applies, assess, run_checks
 from ..scenarios import Scenario, load_scenarios, load_taxonomy, write_scenarios
 from ..scenarios.generate import generate
@@ -30,6 +29,7 @@ from ..scenarios.model import scenarios_hash
 from .cache import ResponseCache
 from .config import RunConfig
 from .executor import Executor, RetryPolicy
+from .judging import judge_verdicts
 from .files import JsonlAppender, atomic_write_json, read_jsonl
 
 MANIFEST = "manifest.json"
@@ -221,22 +221,10 @@ class BaselineRun:
         samples: list[Any] = []
         attempts_log: list[str] = []
         if judged:
-            schema = verdict_schema(judged)
-            messages = [Message(m["role"], m["content"]) for m in build_judge_messages(rubric, judged, scenario.input, answer, self.p.system_prompt, facts)]
-            for k in range(self.cfg.judge_samples):
-                verdicts = None
-                for attempt in range(self.cfg.judge_retries + 1):
-                    seed = self.cfg.seed + 7919 * k + attempt
-                    result = await self.executor.call(self.judge, messages, self._judge_params(seed), json_schema=schema, sample_index=k * 100 + attempt)
-                    if not result.ok:
-                        attempts_log.append(f"judge call failed: {result.error}")
-                        break  # transport retries are exhausted already
-                    try:
-                        verdicts = parse_verdicts(result.completion.text, judged)  # type: ignore[union-attr]
-                        break
-                    except UnreadableVerdict as exc:
-                        attempts_log.append(f"unreadable verdict (sample {k}, attempt {attempt + 1}): {exc}")
-                samples.append(verdicts)
+            samples, attempts_log = await judge_verdicts(
+                self.executor, self.judge, rubric, judged, scenario.input, answer, self.p.system_prompt, facts,
+                samples=self.cfg.judge_samples, retries=self.cfg.judge_retries, seed=self.cfg.seed, params=self._judge_params,
+            )
         a = assess(rubric, scenario.id, response["sample"], checks, judged, samples, skipped)
         record = a.to_dict()
         if attempts_log:
@@ -265,17 +253,26 @@ class BaselineRun:
         finished = sum(1 for s, k in jobs if (s.id, k) in done_assessments)
         self.progress("scenarios", finished, total)
 
+        # Scenarios go through answer -> verdict one after another, with only as many in flight as the
+        # servers can work on: finished assessments then arrive steadily (a killed run keeps them), instead
+        # of every answer first and every verdict last.
+        in_flight = self.executor.limit_size(self.candidate)  # type: ignore[arg-type]
+        if not self.executor.same_endpoint(self.candidate, self.judge):  # type: ignore[arg-type]
+            in_flight += self.executor.limit_size(self.judge)  # type: ignore[arg-type]
+        pipeline = asyncio.Semaphore(in_flight)
+
         async def one(scenario: Scenario, sample: int) -> None:
             nonlocal finished
             key = (scenario.id, sample)
             if key in done_assessments:
                 return
-            response = done_responses.get(key)
-            if response is None:
-                response = await self._respond(scenario, sample)
-                responses_out.write(response)
-            if "error" not in response:
-                assessments_out.write(await self._assess(scenario, response))
+            async with pipeline:
+                response = done_responses.get(key)
+                if response is None:
+                    response = await self._respond(scenario, sample)
+                    responses_out.write(response)
+                if "error" not in response:
+                    assessments_out.write(await self._assess(scenario, response))
             finished += 1
             self.progress("scenarios", finished, total)
 

@@ -62,6 +62,15 @@ class Executor:
         self._limit_sizes[endpoint] = size
         self._limits[endpoint] = asyncio.Semaphore(size)
 
+    def limit_size(self, model: ChatModel) -> int:
+        endpoint = model.identity.endpoint or model.identity.spec
+        if endpoint not in self._limit_sizes:
+            self.set_limit(model, None)
+        return self._limit_sizes[endpoint]
+
+    def same_endpoint(self, a: ChatModel, b: ChatModel) -> bool:
+        return (a.identity.endpoint or a.identity.spec) == (b.identity.endpoint or b.identity.spec)
+
     def _limit(self, model: ChatModel) -> asyncio.Semaphore:
         endpoint = model.identity.endpoint or model.identity.spec
         if endpoint not in self._limits:
