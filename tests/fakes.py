@@ -1,4 +1,5 @@
-"""Loopback servers that speak Ollama's and Anthropic's HTTP APIs, for tests (127.0.0.1 only).
+"""Loopback servers that speak Ollama's, Anthropic's, OpenAI's and the Hugging Face Hub's HTTP APIs, for
+tests (127.0.0.1 only).
 
 Replies are functions of the request: a request carrying a JSON schema gets an object filling it
 (every verdict 'yes'), others a short text. Faults can be queued: each entry is consumed by one request.
@@ -19,10 +20,11 @@ from openai_stub_server import fill_schema  # noqa: E402
 
 
 class FakeServer:
-    """Base: records requests, replays queued faults ('429', '500', 'slow', 'drop', 'badjson')."""
+    """Base: records requests, replays queued faults ('429', '429-wait', '500', 'slow', 'drop', 'truncate', 'badjson')."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.times: list[float] = []  # arrival time of each request (time.monotonic)
         self.faults: list[str] = []
         self.targeted: dict[str, list[str]] = {}
         self.auth: list[str | None] = []  # the credential header of each request  # substring of the request body -> faults for matching requests
@@ -54,6 +56,7 @@ class FakeServer:
                 body = json.loads(self.rfile.read(length) or b"{}") if length else {}
                 with outer.lock:
                     outer.requests.append((f"{method} {self.path}", body))
+                    outer.times.append(time.monotonic())
                     outer.auth.append(self.headers.get("x-api-key") or self.headers.get("authorization"))
                     fault = outer.faults.pop(0) if outer.faults and outer.fault_applies(self.path) else None
                     text = json.dumps(body)
@@ -63,6 +66,18 @@ class FakeServer:
                             break
                 if fault == "429":
                     return self.send_json(429, {"error": {"type": "rate_limit_error", "message": "slow down"}}, {"Retry-After": "0"})
+                if fault == "429-wait":  # Retry-After of a second: the client must wait that long
+                    return self.send_json(429, {"error": {"type": "rate_limit_error", "message": "slow down"}}, {"Retry-After": "1"})
+                if fault == "truncate":  # headers and half a body, then the connection drops mid-response
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "400")
+                    self.end_headers()
+                    self.wfile.write(b'{"id": "chatcmpl-1", "choices": [{"index": 0, "mess')
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return None
                 if fault == "500":
                     return self.send_json(500, {"error": {"type": "api_error", "message": "boom"}})
                 if fault == "slow":
@@ -78,6 +93,9 @@ class FakeServer:
 
             def do_POST(self) -> None:
                 self.handle_any("POST")
+
+            def do_HEAD(self) -> None:
+                self.handle_any("HEAD")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -120,6 +138,7 @@ class FakeOllama(FakeServer):
         super().__init__()
         self.pulled = set(pulled)
         self.thinking = thinking
+        self.unknown: set[str] = set()  # tags the "registry" does not have: pulling them fails
 
     def fault_applies(self, path: str) -> bool:
         return path == "/api/chat"
@@ -137,8 +156,11 @@ class FakeOllama(FakeServer):
             })
         if path == "/api/pull":
             model = body.get("model")
-            lines = [{"status": "pulling manifest"}, {"status": "pulling abc", "digest": "sha256:abc", "total": 1000, "completed": 500}, {"status": "pulling abc", "digest": "sha256:abc", "total": 1000, "completed": 1000}, {"status": "success"}]
-            self.pulled.add(model)
+            if model in self.unknown:  # Ollama streams the failure as an error line
+                lines = [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}]
+            else:
+                lines = [{"status": "pulling manifest"}, {"status": "pulling abc", "digest": "sha256:abc", "total": 1000, "completed": 500}, {"status": "pulling abc", "digest": "sha256:abc", "total": 1000, "completed": 1000}, {"status": "success"}]
+                self.pulled.add(model)
             data = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
             h.send_response(200)
             h.send_header("Content-Type", "application/x-ndjson")
@@ -170,7 +192,17 @@ class FakeAnthropic(FakeServer):
     def fault_applies(self, path: str) -> bool:
         return path.startswith("/v1/messages")
 
+    def __init__(self, api_key: str | None = None, thinking: bool = False) -> None:
+        super().__init__()
+        self.api_key = api_key  # when set, other keys get 401 like the real API
+        self.thinking = thinking  # answer with a thinking block when the request enables thinking
+
     def route(self, h, method, path, body, bad_json):
+        if self.api_key is not None and h.headers.get("x-api-key") != self.api_key and h.headers.get("authorization") != f"Bearer {self.api_key}":
+            return h.send_json(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
+        if method == "GET" and path.startswith("/v1/models"):
+            return h.send_json(200, {"data": [{"type": "model", "id": "claude-test", "display_name": "Claude Test", "created_at": "2026-01-01T00:00:00Z"}],
+                                     "has_more": False, "first_id": "claude-test", "last_id": "claude-test"})
         if not path.startswith("/v1/messages"):
             return h.send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": "not found"}})
         tools = body.get("tools") or []
@@ -183,22 +215,38 @@ class FakeAnthropic(FakeServer):
         else:
             content = [{"type": "text", "text": reply_text(body.get("messages", []))}]
             stop = "end_turn"
+            if self.thinking and (body.get("thinking") or {}).get("type") == "enabled":
+                content.insert(0, {"type": "thinking", "thinking": "The user was billed twice; check the invoice first. " * 4, "signature": "sig"})
+                usage["output_tokens"] += 60
         return h.send_json(200, {"id": "msg_1", "type": "message", "role": "assistant", "model": body.get("model"), "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage})
 
 
 class FakeOpenAI(FakeServer):
     """/v1/chat/completions and /v1/models, with fault injection on chat calls."""
 
+    def __init__(self, api_key: str | None = None) -> None:
+        super().__init__()
+        self.api_key = api_key  # when set, other keys get 401 like the real API
+
     def fault_applies(self, path: str) -> bool:
         return path.endswith("/chat/completions")
 
     def route(self, h, method, path, body, bad_json):
+        if self.api_key is not None and h.headers.get("authorization") != f"Bearer {self.api_key}":
+            return h.send_json(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}})
         if path.rstrip("/").endswith("/models"):
             return h.send_json(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "tests"}]})
         if not path.endswith("/chat/completions"):
             return h.send_json(404, {"error": {"message": "not found"}})
         if body.get("model") == "missing":
             return h.send_json(404, {"error": {"message": "The model `missing` does not exist.", "type": "invalid_request_error"}})
+        reasoner = body.get("model") == "reasoner"  # like OpenAI's o-series: no max_tokens, temperature 1 only
+        if reasoner and "max_tokens" in body:
+            return h.send_json(400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+                                               "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}})
+        if reasoner and body.get("temperature", 1) != 1:
+            return h.send_json(400, {"error": {"message": f"Unsupported value: 'temperature' does not support {body['temperature']} with this model. Only the default (1) value is supported.",
+                                               "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}})
         fmt = body.get("response_format") or {}
         schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
         if bad_json:
@@ -210,5 +258,39 @@ class FakeOpenAI(FakeServer):
         return h.send_json(200, {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42},
+            "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42,
+                      **({"completion_tokens_details": {"reasoning_tokens": 8}} if reasoner else {})},
         })
+
+
+class FakeHFHub(FakeServer):
+    """Enough of the Hugging Face Hub for `hf_hub_download` (HF_ENDPOINT=<url>): HEAD/GET
+    /<owner>/<repo>/resolve/<revision>/<file> for the files in `files` (name -> local path); others 404."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        import hashlib
+
+        super().__init__()
+        self.files = {}
+        for name, path in files.items():
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            self.files[name] = (Path(path), digest.hexdigest())
+
+    def route(self, h, method, path, body, bad_json):
+        parts = path.split("?")[0].split("/")
+        if len(parts) >= 6 and parts[3] == "resolve" and parts[5] in self.files:
+            file, sha = self.files[parts[5]]
+            size = file.stat().st_size
+            h.send_response(200)
+            for k, v in {"Content-Length": str(size), "ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(size), "X-Repo-Commit": "0" * 40}.items():
+                h.send_header(k, v)
+            h.end_headers()
+            if method == "GET":
+                with open(file, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.wfile.write(chunk)
+            return None
+        return h.send_json(404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"})

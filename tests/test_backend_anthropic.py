@@ -38,3 +38,63 @@ def test_missing_anthropic_key_names_the_variable(tmp_path):
     proc = subprocess.run(BASESEL + ["baseline", "--model", "anthropic/claude-x", "--rubric", "support", "--scenarios", str(scenarios)],
                           cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "ANTHROPIC_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_refused_key_stops_before_any_message_is_sent(tmp_path):
+    scenarios = tmp_path / "s.jsonl"
+    scenarios.write_text(json.dumps({"input": "hi"}) + "\n")
+    with FakeAnthropic(api_key="sk-ant-the-right-one") as server:
+        proc = subprocess.run(
+            BASESEL + ["baseline", "--model", "anthropic/claude-x", "--base-url", server.url, "--judge", "anthropic/claude-x", "--judge-base-url", server.url,
+                       "--rubric", "support", "--scenarios", str(scenarios), "--out", "run"],
+            cwd=tmp_path, env=cli_env(tmp_path, ANTHROPIC_API_KEY="sk-ant-a-wrong-one"), capture_output=True, text=True, timeout=60,
+        )
+        assert server.count("GET /v1/models") == 1 and server.count("POST /v1/messages") == 0  # the preflight caught it
+    assert proc.returncode == 1 and "refused the API key (401)" in proc.stderr and "ANTHROPIC_API_KEY" in proc.stderr
+    assert "Traceback" not in proc.stderr and "sk-ant-a-wrong-one" not in proc.stderr
+
+
+def test_thinking_control_and_thinking_tokens(monkeypatch):
+    import asyncio
+
+    from basesel.models import GenerationParams, Message, create_model
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    with FakeAnthropic(thinking=True) as server:
+        model = create_model("anthropic/claude-sonnet-4-5", base_url=server.url)
+
+        async def go():
+            try:
+                msgs = [Message("user", "I was billed twice")]
+                on = await model.generate(msgs, GenerationParams(max_tokens=4096, think=True))
+                off = await model.generate(msgs, GenerationParams(max_tokens=4096, think=False))
+                judged = await model.generate(msgs, GenerationParams(max_tokens=4096, think=True), json_schema={"type": "object", "properties": {"CS1": {"type": "string", "enum": ["yes", "no"]}}})
+                return on, off, judged
+            finally:
+                await model.aclose()
+
+        on, off, judged = asyncio.run(go())
+        bodies = [b for r, b in server.requests if r.startswith("POST /v1/messages")]
+    assert bodies[0]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert bodies[1]["thinking"] == {"type": "disabled"}
+    assert "thinking" not in bodies[2] and bodies[2]["tool_choice"]["type"] == "tool"  # no thinking with a forced tool
+    # thinking is inside output_tokens (80): counted apart, never in the answer text
+    assert on.usage.completion_tokens == 80 and 0 < on.usage.thinking_tokens < 80 and "invoice first" not in on.text
+    assert off.usage.thinking_tokens == 0 and json.loads(judged.text) == {"CS1": "yes"}
+    # cost: output tokens billed once (claude-sonnet-4*: $3 / $15 per 1M)
+    assert on.cost_usd == (50 * 3.00 + 80 * 15.00) / 1e6
+
+
+def test_missing_anthropic_sdk_names_the_extra(monkeypatch):
+    import sys
+
+    import pytest
+
+    from basesel.errors import MissingDependencyError
+    from basesel.models import create_model
+
+    monkeypatch.setitem(sys.modules, "anthropic", None)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    with pytest.raises(MissingDependencyError) as err:
+        create_model("anthropic/claude-x")
+    assert "pip install 'basesel[anthropic]'" in err.value.hint

@@ -53,14 +53,51 @@ def test_model_not_pulled_offers_pull(tmp_path, scenarios):
     with FakeOllama(pulled=()) as server:
         proc = run_cli(baseline(server, scenarios), tmp_path)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "not pulled" in proc.stderr and "basesel pull qwen3:8b" in proc.stderr
+    assert "not pulled" in proc.stderr and "basesel pull qwen3:8b" in proc.stderr and "--pull" in proc.stderr
+    assert server.count("POST /api/chat") == 0 and not (tmp_path / "run" / "responses.jsonl").exists()
 
 
-def test_pull_option_pulls_then_runs(tmp_path, scenarios):
+def test_pull_flag_pulls_then_runs(tmp_path, scenarios):
     with FakeOllama(pulled=()) as server:
-        proc = run_cli(baseline(server, scenarios, "--option", "pull=true", "--judge-option", "pull=true"), tmp_path)
-        assert server.count("POST /api/pull") == 1
+        proc = run_cli(baseline(server, scenarios, "--pull"), tmp_path)
+        assert server.count("POST /api/pull") == 1  # candidate and judge are the same model: pulled once
+        assert server.pulled == {"qwen3:8b"}
     assert json.loads(proc.stdout)["counts"]["scored"] == 4
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["config"]["model_options"] == {"pull": True}
+
+
+def test_pull_option_for_one_model_and_unknown_tag_is_a_clear_error(tmp_path, scenarios):
+    with FakeOllama(pulled=("qwen3:8b",)) as server:
+        server.unknown = {"nosuch:1b"}
+        proc = run_cli(["baseline", "--model", "nosuch:1b", "--base-url", server.url, "--judge", "qwen3:8b", "--judge-base-url", server.url,
+                        "--rubric", "support", "--scenarios", str(scenarios), "-o", "pull=true"], tmp_path)
+        assert server.count("POST /api/pull") == 1 and server.count("POST /api/chat") == 0
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "could not pull 'nosuch:1b'" in proc.stderr and "file does not exist" in proc.stderr
+
+
+def test_ollama_host_forms(monkeypatch):
+    from basesel.models.ollama import ollama_host
+
+    assert ollama_host(None) == "http://localhost:11434"
+    monkeypatch.setenv("OLLAMA_HOST", "0.0.0.0")  # as users set it for `ollama serve`: port 11434, not 80
+    assert ollama_host(None) == "http://0.0.0.0:11434"
+    assert ollama_host("127.0.0.1:9999") == "http://127.0.0.1:9999"  # --base-url wins over OLLAMA_HOST
+    assert ollama_host("https://ollama.example.com/") == "https://ollama.example.com"
+    assert ollama_host("[::1]") == "http://[::1]:11434"
+
+
+def test_missing_ollama_sdk_names_the_extra(monkeypatch):
+    import sys
+
+    from basesel.errors import MissingDependencyError
+    from basesel.models import create_model
+
+    monkeypatch.setitem(sys.modules, "ollama", None)
+    with pytest.raises(MissingDependencyError) as err:
+        create_model("qwen3:8b")
+    assert "pip install 'basesel[ollama]'" in err.value.hint
 
 
 def test_server_down_names_host_and_ollama_serve(tmp_path, scenarios):
@@ -72,7 +109,7 @@ def test_server_down_names_host_and_ollama_serve(tmp_path, scenarios):
 
 def test_ollama_host_env_is_used(tmp_path, scenarios):
     with FakeOllama() as server:
-        env = cli_env(tmp_path, OLLAMA_HOST=server.url)
+        env = cli_env(tmp_path, OLLAMA_HOST=server.url.removeprefix("http://"))  # host:port, as Ollama documents it
         proc = subprocess.run(BASESEL + ["baseline", "--model", "qwen3:8b", "--judge", "qwen3:8b", "--rubric", "support", "--scenarios", str(scenarios), "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert server.count("POST /api/chat") == 8
     summary = json.loads(proc.stdout)

@@ -29,7 +29,7 @@ def lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.mark.parametrize("fault", ["429", "500", "drop"])
+@pytest.mark.parametrize("fault", ["429", "500", "drop", "truncate"])
 def test_transient_faults_are_retried_and_recovered(tmp_path, fault):
     with FakeOpenAI() as server:
         server.faults = [fault, fault]
@@ -85,3 +85,34 @@ def test_a_fatal_error_stops_the_run_and_keeps_finished_results(tmp_path):
         proc = run(tmp_path, server, "--judge", "openai/missing", "--judge-base-url", url)
     assert proc.returncode == 1 and "model 'missing' not found" in proc.stderr and "Traceback" not in proc.stderr
     assert len(lines(tmp_path / "run" / "responses.jsonl")) >= 1
+
+
+def test_retry_after_is_honoured_between_attempts(tmp_path):
+    """A 429 with Retry-After: 1 -> the executor waits that second before the next attempt (the SDK's own
+    retries are off), then the call succeeds; a fault per attempt past the limit ends as an error."""
+    import asyncio
+
+    from basesel.models import GenerationParams, Message, create_model
+    from basesel.run.cache import ResponseCache
+    from basesel.run.executor import Executor, RetryPolicy
+
+    with FakeOpenAI() as server:
+        model = create_model("openai/cand", base_url=f"{server.url}/v1")
+        executor = Executor(ResponseCache(tmp_path, enabled=False), RetryPolicy(attempts=3, base_delay_s=0.01))
+
+        async def go():
+            try:
+                server.faults = ["429-wait"]
+                ok = await executor.call(model, [Message("user", "first")], GenerationParams(max_tokens=8))
+                server.faults = ["500", "500", "500"]
+                failed = await executor.call(model, [Message("user", "second")], GenerationParams(max_tokens=8))
+                return ok, failed
+            finally:
+                await model.aclose()
+
+        ok, failed = asyncio.run(go())
+        chat_times = [t for (r, _), t in zip(server.requests, server.times) if r.endswith("/chat/completions")]
+    assert ok.ok and ok.attempts == 2
+    assert chat_times[1] - chat_times[0] >= 0.95
+    assert not failed.ok and failed.attempts == 3 and "server error 500" in failed.error and "gave up after 3 attempts" in failed.error
+    assert len(chat_times) == 5

@@ -57,6 +57,6 @@ def resolve_data_file(value: str | os.PathLike, kind: str, suffixes: tuple[str, 
             return candidate
     available = sorted(p.stem for p in bundled(kind).glob("*.y*ml")) if bundled(kind).is_dir() else []
     raise ConfigError(
-        f"{kind[:-1] if kind.endswith('s') else kind} file not found: {value}",
+        f"{ {'rubrics': 'rubric', 'taxonomies': 'taxonomy'}.get(kind, kind)} file not found: {value}",
         hint=f"Pass an existing file path, or one of the bundled names: {', '.join(available) or '(none)'}.",
     )

@@ -288,11 +288,12 @@ def _check_links(file: Path, text: str, line_offset: int, folder: Path, result: 
     rel_file = file.relative_to(folder).as_posix() if file.is_relative_to(folder) else str(file)
     root = folder.resolve()
     for number, target in markdown_links(text):
-        part = _relative_target(target)
         where = f"{rel_file}:{number + line_offset}"
+        if target.startswith("/") and not target.startswith("//"):
+            result.error(where, f"link {target!r} is an absolute path: use a path relative to the file")
+            continue
+        part = _relative_target(target)
         if part is None:
-            if target.startswith("/"):
-                result.error(where, f"link {target!r} is an absolute path: use a path relative to the file")
             continue
         resolved = (file.parent / unquote(part)).resolve()
         if not resolved.is_relative_to(root):

@@ -44,6 +44,7 @@ def baseline(
     think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Thinking models: enable or disable thinking where the backend supports it.")] = None,
     option: OptionOpt = None,
     judge_option: JudgeOptionOpt = None,
+    pull: Annotated[bool, typer.Option("--pull", help="Ollama: pull the candidate/judge model first if the server lacks it.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the shared response cache (BASESEL_CACHE_DIR).")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<timestamp>-<model>/). An existing one is resumed.")] = None,
     doc: Annotated[Path, typer.Option("--doc", help="Where to write the decision document.")] = Path("docs/base-model-evaluation.md"),
@@ -75,6 +76,9 @@ def baseline(
         if scenarios is not None and not scenarios.is_file():
             raise ConfigError(f"scenarios file not found: {scenarios}", hint="Generate one with `basesel scenarios`, or pass an existing JSONL file.")
         defaults = _taxonomy_defaults(taxonomy_path)
+        if scenarios is not None and system_prompt is None and taxonomy_path is not None:
+            # scenarios written elsewhere (e.g. `basesel scenarios --generator`) still run under the domain's system prompt
+            system_prompt = defaults.get("system_prompt")
         config = RunConfig(
             model=model,
             judge=judge,
@@ -96,8 +100,8 @@ def baseline(
             out=out,
             doc=doc,
             research=research,
-            model_options=parse_options(option, "--option"),
-            judge_options=parse_options(judge_option, "--judge-option"),
+            model_options=_with_pull(parse_options(option, "--option"), model, base_url, pull),
+            judge_options=_with_pull(parse_options(judge_option, "--judge-option"), judge, judge_base_url, pull),
         )
     try:
         run_dir, summary = asyncio.run(_run(config, until_decisive, max_scenarios))
@@ -142,12 +146,23 @@ def _finish(run_dir: Path, summary: dict, config, as_json: bool) -> None:
         raise typer.Exit(int(code))
 
 
+def _with_pull(options: dict, spec: str, base_url: str | None, pull: bool) -> dict:
+    """--pull becomes the Ollama backend's `pull` option, for the specs that are Ollama models."""
+    if pull and "pull" not in options:
+        from ..models.spec import parse_spec
+
+        if parse_spec(spec, base_url).provider == "ollama":
+            options = {**options, "pull": True}
+    return options
+
+
 def _taxonomy_defaults(path: Path | None) -> dict:
     if path is None:
         return {}
     from ..scenarios import load_taxonomy
 
-    return load_taxonomy(path).defaults.model_dump(exclude_none=True)
+    tax = load_taxonomy(path)
+    return tax.defaults.model_dump(exclude_none=True) | ({"system_prompt": tax.system_prompt} if tax.system_prompt else {})
 
 
 def _config_from_run(run_dir: Path):

@@ -26,8 +26,12 @@ def models(
     from rich.table import Table
 
     table = Table(title="basesel model providers")
-    for col in ("provider", "spec example", "installed", "status"):
-        table.add_column(col)
+    table.add_column("provider", no_wrap=True)
+    for col in ("spec example", "installed", "status"):
+        table.add_column(col, overflow="fold")  # URLs and install lines are never cut off
+    from rich.markup import escape  # "[anthropic]" would otherwise be read as a style tag and vanish
+
     for r in rows:
-        table.add_row(r["provider"], r["example"], "yes" if r["installed"] else f"no: pip install 'basesel[{r['extra']}]'", r["status"])
+        installed = "yes" if r["installed"] else f"no: pip install 'basesel[{r['extra']}]'"
+        table.add_row(*(escape(str(v)) for v in (r["provider"], r["example"], installed, r["status"])))
     stdout_console().print(table)

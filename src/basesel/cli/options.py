@@ -11,7 +11,7 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Candidate model: e
 JudgeOpt = Annotated[str, typer.Option("--judge", help="Judge model spec (same forms as --model). Always printed; the embedded default is tiny, so use a stronger judge for real decisions.")]
 BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="Candidate server URL: any OpenAI-compatible /v1 endpoint (openai/NAME), or the Ollama host.")]
 JudgeBaseUrlOpt = Annotated[Optional[str], typer.Option("--judge-base-url", help="Judge server URL (OpenAI-compatible /v1 endpoint or Ollama host).")]
-DomainOpt = Annotated[Optional[str], typer.Option("--domain", "-d", help="Bundled domain pack (rubric + taxonomy + system prompt), e.g. support. Explicit flags override it.")]
+DomainOpt = Annotated[Optional[str], typer.Option("--domain", "-d", help="Domain pack (rubric + taxonomy + system prompt): support, coaching, coding, factual-qa, creative-writing, medical. A project copy from `basesel init` (./rubrics/NAME.yaml) wins over the bundled one. Explicit flags override it.")]
 RubricOpt = Annotated[Optional[Path], typer.Option("--rubric", "-r", help="Rubric YAML (a path, or a bundled name).")]
 TaxonomyOpt = Annotated[Optional[Path], typer.Option("--taxonomy", "-t", help="Taxonomy YAML to generate scenarios from (a path, or a bundled name).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for scenario sampling and model calls.")]
@@ -28,6 +28,9 @@ def domain_files(domain: str | None, rubric: Path | None, taxonomy: Path | None)
     rubric_path = resolve_data_file(rubric, "rubrics") if rubric is not None else None
     taxonomy_path = resolve_data_file(taxonomy, "taxonomies") if taxonomy is not None else None
     if domain:
-        rubric_path = rubric_path or resolve_data_file(domain, "rubrics")
-        taxonomy_path = taxonomy_path or resolve_data_file(domain, "taxonomies")
+        from ..domains import domain_paths
+
+        pack_rubric, pack_taxonomy = domain_paths(domain)  # the project's copies (basesel init) win
+        rubric_path = rubric_path or pack_rubric
+        taxonomy_path = taxonomy_path or pack_taxonomy
     return rubric_path, taxonomy_path

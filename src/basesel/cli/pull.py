@@ -8,6 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape  # model replies and paths may hold [brackets]
+
+    return rich_escape(text)
+
+
 def register(app: typer.Typer) -> None:
     app.command("pull")(pull)
 
@@ -31,24 +37,40 @@ def pull(
         spec = asyncio.run(_pull_ollama(model.removeprefix("ollama/"), base_url, console))
     if verify:
         reply = asyncio.run(_verify(spec, base_url if not model.startswith("hf/") else None))
-        console.print(f"verified: {spec} answered {reply!r}")
-    console.print(f"use it with: basesel baseline --model {spec} ...")
+        console.print(escape(f"verified: {spec} answered {reply!r}"))
+    console.print(escape(f"use it with: basesel baseline --model {spec} ..."))
 
 
 async def _pull_ollama(model: str, base_url: str | None, console) -> str:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     from ..errors import require
     from ..models.ollama import not_running, ollama_host, pull_model
-    from .progress import progress_bar
 
     ollama = require("ollama", "ollama", "Pulling Ollama models")
     host = ollama_host(base_url)
     client = ollama.AsyncClient(host=host)
-    console.print(f"pulling {model} from the Ollama server at {host}")
+    console.print(escape(f"pulling {model} from the Ollama server at {host}"))
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
-        with progress_bar(console) as update:
-            await pull_model(client, model, on_progress=lambda status, done, total: update(status[:40] or "pull", done or 0, total or 1) if total else None)
+        with Progress(*columns, console=console) as progress:
+            layers: dict[str, int] = {}  # one bar per layer ("pulling <digest>"); other statuses print once
+            said: set[str] = set()
+
+            def on_progress(status: str, completed: int | None, total: int | None) -> None:
+                if total:
+                    if status not in layers:
+                        layers[status] = progress.add_task(escape(status[:40]), total=total)
+                    progress.update(layers[status], completed=completed or 0, total=total)
+                elif status and status not in said:
+                    said.add(status)
+                    progress.console.print(escape(status))
+
+            await pull_model(client, model, on_progress=on_progress)
     except ConnectionError as exc:
         raise not_running(host) from exc
+    finally:
+        await client._client.aclose()
     return model
 
 
@@ -58,8 +80,12 @@ def _pull_hf(repo: str, file: str | None, dest: Path, console) -> str:
 
     if not file:
         raise ConfigError("pulling from Hugging Face needs --file <name.gguf>", hint="Example: basesel pull hf/Qwen/Qwen3-8B-GGUF --file Qwen3-8B-Q4_K_M.gguf")
-    console.print(f"downloading {file} from {repo} into {dest}/")
-    path = download_gguf(repo, file, dest)
+    console.print(escape(f"downloading {file} from {repo} into {dest}/"))
+    path = download_gguf(repo, file, dest).resolve()
+    try:
+        path = path.relative_to(Path.cwd().resolve())  # a short spec when it lies under this directory
+    except ValueError:
+        pass
     return f"llamacpp/{path}"
 
 

@@ -18,6 +18,12 @@ skill_app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)  # paths stay on one line
+
+
 def _target(user: bool, project: bool, dest: Optional[Path]) -> tuple[str, Path]:
     from ..errors import ConfigError
     from ..skill_install import project_location, resolve_dest, user_location
@@ -46,7 +52,7 @@ def install(
     """
     from ..skill_install import install as do_install
     from ..skill_validate import validate_skill
-    from .common import print_json, stdout_console, warn
+    from .common import print_json, warn
 
     scope, folder = _target(user, project, dest)
     result = do_install(folder, force=force)
@@ -54,14 +60,14 @@ def install(
     if as_json:
         print_json({**result.to_dict(), "scope": scope, "valid": check.ok, "problems": [p.to_dict() for p in check.problems]})
     else:
-        console = stdout_console()
+        console = _console()
         if result.wrote:
-            console.print(f"installed base-model-selector {result.version} ({scope}) in {folder}")
+            console.print(f"installed base-model-selector {result.version} ({scope}) in {folder}", markup=False)
             for action in result.actions:
                 if action.action != "unchanged":
-                    console.print(f"  {action.action:<11} {action.path}{f'  ({action.reason})' if action.reason else ''}")
+                    console.print(f"  {action.action:<11} {action.path}{f'  ({action.reason})' if action.reason else ''}", markup=False)
         else:
-            console.print(f"base-model-selector {result.version} is already installed and up to date in {folder}")
+            console.print(f"base-model-selector {result.version} is already installed and up to date in {folder}", markup=False)
         for action in result.actions:
             if action.action == "keep-edited":
                 warn(f"{folder / action.path}: {action.reason}")
@@ -83,7 +89,7 @@ def validate(
     from ..errors import ConfigError
     from ..paths import skill_source
     from ..skill_validate import validate_skill
-    from .common import print_json, stdout_console
+    from .common import print_json
 
     target = path if path is not None else skill_source()
     if not target.exists():
@@ -94,14 +100,15 @@ def validate(
     else:
         from rich.markup import escape
 
-        console = stdout_console()
+        console = _console()
         for problem in result.problems:
             colour = "red" if problem.level == "error" else "yellow"
             console.print(f"[{colour}]{problem.level}:[/] {escape(problem.where)}: {escape(problem.message)}")
         for note in result.notes:
             console.print(f"note: {escape(note)}")
         verdict = "[green]valid[/]" if result.ok else f"[red]invalid[/] ({len(result.errors)} error(s))"
-        console.print(f"{escape(str(result.path))}: {verdict}; name {result.name!r}, version {result.version}, body {result.body_lines} lines, files checked: {', '.join(result.checked_files)}")
+        details = f"name {result.name!r}, version {result.version}, body {result.body_lines} lines, files checked: {', '.join(result.checked_files)}"
+        console.print(f"{escape(str(result.path))}: {verdict}; {escape(details)}")
     if not result.ok:
         raise typer.Exit(1)
 
@@ -115,7 +122,7 @@ def show(
     from .. import __version__
     from ..paths import skill_source
     from ..skill_install import inspect_location, project_location, resolve_dest, user_location
-    from .common import print_json, stdout_console
+    from .common import print_json
 
     places = [("user", user_location()), ("project", project_location())]
     if dest is not None:
@@ -124,18 +131,18 @@ def show(
     if as_json:
         print_json({"cli_version": __version__, "source": str(skill_source()), "locations": [i.to_dict(__version__) for i in infos]})
         return
-    console = stdout_console()
-    console.print(f"basesel {__version__}; skill source: {skill_source()}")
+    console = _console()
+    console.print(f"basesel {__version__}; skill source: {skill_source()}", markup=False)
     for info in infos:
-        console.print(f"{info.scope:<8} {info.path}: {info.status(__version__)}")
+        console.print(f"{info.scope:<8} {info.path}: {info.status(__version__)}", markup=False)
         for rel in info.edited:
-            console.print(f"         edited: {rel}")
+            console.print(f"         edited: {rel}", markup=False)
         for rel in info.missing:
-            console.print(f"         missing: {rel}")
+            console.print(f"         missing: {rel}", markup=False)
     if not any(i.installed for i in infos):
-        console.print("Install it with: basesel skill install --user   (or --project)")
+        console.print("Install it with: basesel skill install --user   (or --project)", markup=False)
     elif any(i.installed and i.status(__version__) != "up to date" for i in infos):
-        console.print("Update with: basesel skill install --user (or --project); add --force to replace edited files.")
+        console.print("Update with: basesel skill install --user (or --project); add --force to replace edited files.", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ..errors import ConfigError, ModelError, TransientModelError, require, require_installed
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, retry_after_seconds
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, retry_after_seconds, rough_token_count
 from .pricing import cost_usd
 from .spec import ModelSpec, is_local_url, redact_url
 
@@ -55,6 +55,9 @@ class AnthropicModel:
         }
         if system:
             kwargs["system"] = system
+        thinking = _thinking_config(params, json_schema)
+        if thinking is not None:
+            kwargs["thinking"] = thinking
         if json_schema is not None:
             kwargs["tools"] = [{"name": VERDICT_TOOL, "description": "Record the verdict for every criterion.", "input_schema": json_schema}]
             kwargs["tool_choice"] = {"type": "tool", "name": VERDICT_TOOL}
@@ -67,7 +70,7 @@ class AnthropicModel:
             if exc.status_code >= 500 or exc.status_code in (408, 409, 529):
                 raise TransientModelError(f"server error {exc.status_code} from {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
             if exc.status_code in (401, 403):
-                raise ModelError(f"{self.identity.endpoint} refused the API key ({exc.status_code})", hint="Check ANTHROPIC_API_KEY.") from exc
+                raise ModelError(f"{self.identity.endpoint} refused the API key ({exc.status_code})", hint="Check ANTHROPIC_API_KEY (in the environment or ./.env).") from exc
             if exc.status_code == 404:
                 raise ModelError(f"model '{self.model_name}' not found at {self.identity.endpoint}", hint="Check the model id (e.g. claude-3-5-haiku-latest).") from exc
             raise ModelError(f"{self.identity.endpoint} rejected the request ({exc.status_code}): {exc.message[:300]}") from exc
@@ -76,21 +79,53 @@ class AnthropicModel:
         except anthropic.APIConnectionError as exc:
             raise TransientModelError(f"cannot connect to {self.identity.endpoint}") from exc
         latency = time.perf_counter() - start
-        text = ""
+        text, thought = "", ""
         for block in resp.content:
             if block.type == "tool_use" and json_schema is not None:
                 text = json.dumps(block.input)
                 break
             if block.type == "text":
                 text += block.text
-        usage = Usage(prompt_tokens=resp.usage.input_tokens or 0, completion_tokens=resp.usage.output_tokens or 0)
+            elif block.type == "thinking":
+                thought += block.thinking or ""
+        output_tokens = resp.usage.output_tokens or 0
+        # Thinking is billed and reported inside output_tokens; the API gives no split, so estimate it.
+        usage = Usage(
+            prompt_tokens=resp.usage.input_tokens or 0,
+            completion_tokens=output_tokens,
+            thinking_tokens=min(output_tokens, rough_token_count(thought)) if thought else 0,
+        )
         finish = {"end_turn": "stop", "max_tokens": "length", "tool_use": "stop", "stop_sequence": "stop"}.get(resp.stop_reason or "", resp.stop_reason)
         return Completion(text=text, finish_reason=finish, usage=usage, latency_s=latency, cost_usd=cost_usd(self.model_name, usage))
+
+    async def check(self) -> None:
+        """Before the first real call: the API is reachable and takes the key (GET /v1/models)."""
+        anthropic = self.sdk
+        try:
+            await self._client.models.list(limit=1, timeout=min(self._timeout, 10))
+        except anthropic.APIConnectionError as exc:
+            raise ModelError(
+                f"cannot reach the Anthropic API at {self.identity.endpoint}",
+                hint="Check your network or proxy (HTTPS_PROXY), or --base-url / --judge-base-url if you set one.",
+            ) from exc
+        except anthropic.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise ModelError(f"{self.identity.endpoint} refused the API key ({exc.status_code})", hint="Check ANTHROPIC_API_KEY (in the environment or ./.env).") from exc
+            # anything else (a proxy without /v1/models, a 5xx) is left to the real calls and their retries
 
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
 
+
+def _thinking_config(params: GenerationParams, json_schema: dict | None) -> dict[str, Any] | None:
+    """--no-think: thinking explicitly off. --think: extended thinking with a budget below max_tokens
+    (the API wants >= 1024 and < max_tokens, and no thinking with a forced tool, i.e. never for the judge)."""
+    if params.think is False:
+        return {"type": "disabled"}
+    if params.think and json_schema is None and params.max_tokens > 1024:
+        return {"type": "enabled", "budget_tokens": max(1024, min(params.max_tokens // 2, params.max_tokens - 1))}
+    return None
 
 
 def create(spec: ModelSpec, options: dict[str, Any]) -> AnthropicModel:

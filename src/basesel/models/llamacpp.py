@@ -124,10 +124,17 @@ def load(path: Path, *, name: str, provider: str, options: dict[str, Any]) -> Ll
 
 def create(spec: ModelSpec, options: dict[str, Any]) -> LlamaCppModel:
     path = Path(spec.name).expanduser()
-    if not path.exists() and not spec.name.endswith(".gguf") and "/" in spec.name:
-        from .hf import resolve_hf_gguf  # repo + filename through huggingface_hub
+    parts = spec.name.split("/")
+    hub_form = (len(parts) >= 3 and parts[-1].endswith(".gguf")) or (len(parts) == 2 and not spec.name.endswith(".gguf"))
+    if not path.exists() and hub_form and not spec.name.startswith(("/", ".", "~")):
+        from ..errors import ModelError
+        from .hf import resolve_hf_gguf  # owner/repo/file.gguf, or owner/repo + -o file=...
 
-        path = resolve_hf_gguf(spec.name, options.get("file"))
+        try:
+            path = resolve_hf_gguf(spec.name, options.get("file"))
+        except ModelError as exc:
+            exc.hint = f"{exc.hint} (There is no local file {spec.name} either.)"
+            raise
     return load(path, name=path.name, provider="llamacpp", options=options)
 
 

@@ -14,9 +14,17 @@ DEFAULT_HOST = "http://localhost:11434"
 
 
 def ollama_host(base_url: str | None) -> str:
-    host = base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
-    if not host.startswith(("http://", "https://")):
-        host = f"http://{host}"
+    """--base-url, else OLLAMA_HOST, else localhost:11434. Like the `ollama` CLI, a host written without a
+    scheme is http and without a port is 11434 (`OLLAMA_HOST=0.0.0.0` must not become port 80)."""
+    from urllib.parse import urlsplit
+
+    host = (base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).strip()
+    if "://" not in host:
+        parts = urlsplit(f"http://{host}")
+        if parts.port is None and parts.netloc:
+            host = parts._replace(netloc=f"{parts.netloc}:11434").geturl()
+        else:
+            host = parts.geturl()
     return host.rstrip("/")
 
 
@@ -30,7 +38,7 @@ def not_running(host: str) -> ModelError:
 def not_pulled(model: str, host: str) -> ModelError:
     return ModelError(
         f"model '{model}' is not pulled on the Ollama server at {host}",
-        hint=f"Pull it first: `basesel pull {model}` (or `ollama pull {model}`), or add `--option pull=true` to pull it automatically.",
+        hint=f"Pull it first: `basesel pull {model}` (or `ollama pull {model}`), or add --pull to `basesel baseline` (`-o pull=true` for one model) to pull it automatically.",
     )
 
 
@@ -58,19 +66,25 @@ class OllamaModel:
     async def describe(self) -> None:
         """Before any call: server up, model pulled, and its identity recorded (`ollama show` facts and the
         digest, which keys the cache: a re-pulled tag with new weights must not reuse old answers)."""
+        import httpx
         import ollama
 
         try:
             info = await self.client.show(self.model_name)
-        except ConnectionError as exc:
+        except (ConnectionError, httpx.TransportError) as exc:  # refused, DNS, connect timeout ...
             raise not_running(self.host) from exc
         except ollama.ResponseError as exc:
             if exc.status_code != 404:
                 raise ModelError(f"Ollama at {self.host} refused `show {self.model_name}`: {exc.error}") from exc
             if not self._auto_pull:
                 raise not_pulled(self.model_name, self.host) from exc
-            await pull_model(self.client, self.model_name)
-            info = await self.client.show(self.model_name)
+            info = None
+        if info is None:
+            try:
+                await pull_model(self.client, self.model_name)
+                info = await self.client.show(self.model_name)
+            except (ConnectionError, httpx.TransportError) as exc:
+                raise not_running(self.host) from exc
         self.identity.facts.update(show_facts(info))
         self.identity.digest = await self._digest()
 

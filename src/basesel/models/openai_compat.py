@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from typing import Any
+from urllib.parse import urlparse
 
 from ..errors import ConfigError, ModelError, TransientModelError, require_installed, require
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, retry_after_seconds
@@ -16,6 +17,9 @@ class OpenAICompatModel:
     def __init__(self, spec: ModelSpec, options: dict[str, Any]):
         require_installed("openai", "openai", f"The {spec.provider} backend")
         base_url = spec.base_url or options.get("base_url")
+        if base_url is None and spec.provider == "openai":
+            base_url = os.environ.get("OPENAI_BASE_URL") or None  # the SDK would use it anyway: record it
+        official = spec.provider == "openai" and (base_url is None or urlparse(base_url).hostname == "api.openai.com")
         api_key = os.environ.get("OPENAI_API_KEY") if spec.provider == "openai" else os.environ.get("VLLM_API_KEY")
         if not api_key:
             if base_url and is_local_url(base_url):
@@ -34,6 +38,11 @@ class OpenAICompatModel:
         self._sdk: Any = None  # imported on first use: a fully cached re-run never pays for it
         self._structured = options.get("structured", "json_schema")
         self._extra_body: dict[str, Any] = dict(options.get("extra_body", {}))
+        # OpenAI's reasoning models (o-series, gpt-5) refuse `max_tokens` and any non-default temperature;
+        # every chat model there takes `max_completion_tokens`. Servers (vLLM, llama.cpp) keep `max_tokens`.
+        self._token_param = "max_completion_tokens" if official else "max_tokens"
+        self._priced = official
+        self._unsupported: set[str] = set()  # sampling params the model refused; sent no more (see facts)
         is_local = base_url is not None and is_local_url(base_url)
         self.default_concurrency = 4 if is_local else 8
         self.identity = ModelIdentity(
@@ -52,7 +61,11 @@ class OpenAICompatModel:
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
         openai = self._openai
-        kwargs: dict[str, Any] = {"model": self.model_name, "messages": [m.to_dict() for m in messages], **params.sampling_kwargs()}
+        sampling = params.sampling_kwargs()
+        sampling[self._token_param] = sampling.pop("max_tokens")
+        for name in self._unsupported:
+            sampling.pop(name, None)
+        kwargs: dict[str, Any] = {"model": self.model_name, "messages": [m.to_dict() for m in messages], **sampling}
         extra_body = dict(self._extra_body)
         if params.think is not None:
             extra_body.setdefault("chat_template_kwargs", {})["enable_thinking"] = params.think
@@ -75,6 +88,8 @@ class OpenAICompatModel:
             if json_schema is not None and self._structured == "json_schema" and "json_object" in str(exc.message):
                 # llama.cpp's server only knows {"type": "json_object", "schema": ...}: switch form and re-ask.
                 self._structured = "json_object"
+                return await self.generate(messages, params, json_schema)
+            if exc.status_code == 400 and self._adapt_to_refused_param(exc):
                 return await self.generate(messages, params, json_schema)
             if exc.status_code >= 500 or exc.status_code in (408, 409):
                 raise TransientModelError(f"server error {exc.status_code} from {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
@@ -101,8 +116,24 @@ class OpenAICompatModel:
             thinking_tokens=getattr(details, "reasoning_tokens", 0) or 0,
         )
         # API prices apply to OpenAI itself; a self-hosted server's cost is GPU time, not tokens.
-        cost = cost_usd(self.model_name, usage) if self.identity.provider == "openai" and not self.base_url else None
+        cost = cost_usd(self.model_name, usage) if self._priced else None
         return Completion(text=choice.message.content or "", finish_reason=choice.finish_reason, usage=usage, latency_s=latency, cost_usd=cost)
+
+    def _adapt_to_refused_param(self, exc: Any) -> bool:
+        """A reasoning model refused a sampling parameter (`unsupported_parameter` / `unsupported_value`):
+        stop sending it (or send `max_completion_tokens` for `max_tokens`) and record that in the identity's
+        facts, so the manifest says the model ran with its own default. Each parameter adapts once."""
+        param, code = getattr(exc, "param", None), getattr(exc, "code", None)
+        if code not in ("unsupported_parameter", "unsupported_value"):
+            return False
+        if param == "max_tokens" and self._token_param == "max_tokens":
+            self._token_param = "max_completion_tokens"
+            return True
+        if param in ("temperature", "top_p", "seed") and param not in self._unsupported:
+            self._unsupported.add(param)
+            self.identity.facts["params_not_supported"] = sorted(self._unsupported)
+            return True
+        return False
 
     async def check(self) -> None:
         """Fail early, with the URL and how to start a server, when nothing is listening."""
@@ -117,13 +148,17 @@ class OpenAICompatModel:
                     "`python -m llama_cpp.server --model <file.gguf>` (port 8000), or fix --base-url."
                 ),
             ) from exc
-        except openai.APIStatusError:
-            pass  # some servers lack /models; the server is up, which is what we check
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise ModelError(
+                    f"{self.identity.endpoint} refused the API key ({exc.status_code})",
+                    hint="Check OPENAI_API_KEY (in the environment or ./.env), or the key your server expects (VLLM_API_KEY for vLLM).",
+                ) from exc
+            # other answers (a server without /models ...): it is up, which is what this checks
 
     async def aclose(self) -> None:
         if self._sdk is not None:
             await self._client.close()
-
 
 
 def _short(text: str, limit: int = 300) -> str:

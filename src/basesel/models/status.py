@@ -29,7 +29,9 @@ def _probe(url: str, what: str) -> str:
     try:
         data = _get_json(url)
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable", said plainly
-        return f"not reachable at {url} ({type(exc).__name__})"
+        reason = getattr(exc, "reason", None) or exc
+        start = "start it with `ollama serve`" if what == "ollama" else "start one, e.g. `vllm serve <model>`"
+        return f"not reachable at {url} ({reason}); {start}"
     if what == "ollama":
         names = [m.get("model") or m.get("name") for m in data.get("models", [])]
         return f"reachable; {len(names)} model(s) pulled" + (f": {', '.join(names[:6])}" if names else "")
@@ -47,7 +49,9 @@ def provider_status(base_url: str | None = None) -> list[dict[str, Any]]:
     rows.append({"provider": "llamacpp", "example": "llamacpp/model.gguf", "extra": "llamacpp", "installed": _installed("llama_cpp"), "status": "in-process, any local GGUF"})
     host = ollama_host(None)
     rows.append({"provider": "ollama", "example": "qwen3:8b", "extra": "ollama", "installed": _installed("ollama"), "status": _probe(f"{host}/api/tags", "ollama")})
-    rows.append({"provider": "vllm", "example": "vllm/Qwen/Qwen3-8B", "extra": "openai", "installed": _installed("openai"), "status": _probe(f"{DEFAULT_VLLM_URL}/models", "openai")})
+    engine = "in-process engine (-o engine=offline): " + ("vllm installed" if _installed("vllm") else "needs `pip install vllm` and a CUDA GPU")
+    rows.append({"provider": "vllm", "example": "vllm/Qwen/Qwen3-8B", "extra": "vllm", "installed": _installed("openai"),
+                 "status": f"{_probe(f'{DEFAULT_VLLM_URL}/models', 'openai')}; {engine}"})
     if base_url:
         rows.append({"provider": "openai-compatible", "example": f"openai/<name> --base-url {base_url}", "extra": "openai", "installed": _installed("openai"), "status": _probe(f"{base_url.rstrip('/')}/models", "openai")})
     rows.append({"provider": "openai", "example": "openai/gpt-4o-mini", "extra": "openai", "installed": _installed("openai"),

@@ -288,6 +288,8 @@ class BaselineRun:
             await self.candidate.aclose()  # type: ignore[union-attr]
             if self.judge is not self.candidate:
                 await self.judge.aclose()  # type: ignore[union-attr]
+        # facts a backend learned while running (e.g. sampling parameters a reasoning model refused) go on record
+        atomic_write_json(self.run_dir / MANIFEST, {**manifest, "candidate": self.candidate.identity.to_dict(), "judge": self.judge.identity.to_dict()})  # type: ignore[union-attr]
         summary = summarize(self.run_dir)
         summary["cache"] = {"hits": self.executor.cache.hits, "model_calls": self.executor.calls, "enabled": self.executor.cache.enabled}
         atomic_write_json(self.run_dir / SUMMARY, summary)

@@ -141,6 +141,15 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if len(assessments) + len(errored) < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
+    from .calibrate import KAPPA_THRESHOLD, find_calibration
+
+    calibration, calibration_note = find_calibration(run_dir, judge, manifest["rubric"])
+    if calibration and calibration["kappa"] is not None and calibration["kappa"] < KAPPA_THRESHOLD:
+        warnings.append(
+            f"the judge's calibration against human labels gives Cohen's kappa {calibration['kappa']:.2f} (< {KAPPA_THRESHOLD}): "
+            "its verdicts disagree with people too often to trust this pass rate alone."
+        )
+
     growth_path = run_dir / "growth.json"
     growth = json.loads(growth_path.read_text(encoding="utf-8")) if growth_path.is_file() else None
 
@@ -178,6 +187,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "unscored": len(unscored),
             "self_consistency": round(statistics.fmean(agreements), 4) if agreements else None,
             "low_agreement_criteria": sorted({c["id"] for a in scored for c in a["criteria"] if c.get("agreement") is not None and c["agreement"] < 0.7}),
+            "calibration": calibration,
+            "calibration_note": calibration_note,
         },
         "examples": {"best": best, "worst": worst},
         "performance": {

@@ -10,20 +10,30 @@ from .taxonomy import Taxonomy
 
 
 def coverage_report(taxonomy: Taxonomy, scenarios: list[Scenario]) -> dict[str, Any]:
-    cells = Counter((s.tags.get("topic"), s.tags.get("style")) for s in scenarios if "edge_case" not in s.tags)
+    regular = [s for s in scenarios if "edge_case" not in s.tags]
+    cells = Counter((s.tags.get("topic"), s.tags.get("style")) for s in regular)
     wanted = [(t.name, style) for t in taxonomy.topics for style in taxonomy.styles]
-    subtopics = Counter((s.tags.get("topic"), s.tags.get("subtopic")) for s in scenarios if "edge_case" not in s.tags)
+    subtopics = Counter((s.tags.get("topic"), s.tags.get("subtopic")) for s in regular)
     edge_present = {s.tags["edge_case"] for s in scenarios if "edge_case" in s.tags}
     dims = {d: Counter(str(s.tags.get(d)) for s in scenarios if d in s.tags) for d in taxonomy.dimensions}
+    missing_cells = [f"{t} x {s}" for t, s in wanted if cells[(t, s)] == 0]
+    missing_edge = sorted({e.id for e in taxonomy.edge_cases} - edge_present)
     return {
+        "taxonomy": taxonomy.id,
+        "scenarios": len(scenarios),
+        "complete": not missing_cells and not missing_edge,
         "cells_total": len(wanted),
         "cells_covered": sum(1 for c in wanted if cells[c] > 0),
-        "missing_cells": [f"{t} x {s}" for t, s in wanted if cells[(t, s)] == 0],
+        "missing_cells": missing_cells,
         "cell_counts": {f"{t} x {s}": cells[(t, s)] for t, s in wanted},
+        "topics": [t.name for t in taxonomy.topics],
+        "styles": list(taxonomy.styles),
         "subtopics_total": sum(len(t.subtopics) for t in taxonomy.topics),
         "subtopics_covered": sum(1 for t in taxonomy.topics for st in t.subtopics if subtopics[(t.name, st.name)] > 0),
+        "subtopic_counts": {f"{t.name} / {st.name}": subtopics[(t.name, st.name)] for t in taxonomy.topics for st in t.subtopics},
         "edge_cases_total": len(taxonomy.edge_cases),
         "edge_cases_present": len(edge_present & {e.id for e in taxonomy.edge_cases}),
-        "missing_edge_cases": sorted({e.id for e in taxonomy.edge_cases} - edge_present),
+        "missing_edge_cases": missing_edge,
         "dimension_counts": {d: dict(c) for d, c in dims.items()},
+        "sources": dict(Counter(str(s.tags.get("source", "template")) for s in regular)),
     }
