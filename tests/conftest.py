@@ -16,7 +16,7 @@ BASESEL = [sys.executable, "-m", "basesel"]
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("BASESEL_CACHE_DIR", str(tmp_path / "cache"))
-    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_HOST", "VLLM_API_KEY", "HF_TOKEN"):
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_HOST", "VLLM_API_KEY", "HF_TOKEN", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_API_KEY"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)

@@ -227,6 +227,7 @@ class FakeOpenAI(FakeServer):
     def __init__(self, api_key: str | None = None) -> None:
         super().__init__()
         self.api_key = api_key  # when set, other keys get 401 like the real API
+        self.models_delay_s = 0.0
 
     def fault_applies(self, path: str) -> bool:
         return path.endswith("/chat/completions")
@@ -235,6 +236,7 @@ class FakeOpenAI(FakeServer):
         if self.api_key is not None and h.headers.get("authorization") != f"Bearer {self.api_key}":
             return h.send_json(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}})
         if path.rstrip("/").endswith("/models"):
+            time.sleep(self.models_delay_s)  # llama.cpp's server answers only between generations
             return h.send_json(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "tests"}]})
         if not path.endswith("/chat/completions"):
             return h.send_json(404, {"error": {"message": "not found"}})

@@ -8,6 +8,7 @@ Walkthrough markers: an HTML comment on the line(s) just before a fenced block,
     <!-- walkthrough: NAME key=value key=value -->
 with optional keys (comma-separated lists):
     reads=a.b,c   dotted keys that must exist in the JSON the block's last command prints on stdout
+                  (`*` stands for every element of a list: reads=*.provider)
     files=p,q     files that must exist (relative to the project) after the block ran
     exit=0,3      exit codes accepted from the block's last command (default 0)
     stdout=TEXT   text the block's stdout must contain

@@ -149,3 +149,24 @@ def test_a_refused_key_stops_at_the_preflight_without_leaking_it(tmp_path):
         assert server.auth == ["Bearer wrong-key-123"]  # VLLM_API_KEY is what a vLLM server gets
     assert proc.returncode == 1 and "refused the API key (401)" in proc.stderr and "VLLM_API_KEY" in proc.stderr
     assert "Traceback" not in proc.stderr and "wrong-key-123" not in proc.stderr
+
+
+def test_a_busy_server_passes_the_preflight(tmp_path):
+    """The preflight's GET /models timing out on a connected server (busy generating) is not "unreachable"."""
+    from basesel.run.cache import ResponseCache
+    from basesel.run.executor import Executor
+
+    with FakeOpenAI() as server:
+        server.models_delay_s = 1.0
+        model = create_model("openai/cand", base_url=f"{server.url}/v1", options={"timeout": 0.3})
+        executor = Executor(ResponseCache(tmp_path, enabled=False))
+
+        async def go():
+            try:
+                return await executor.call(model, MSGS, GenerationParams(max_tokens=8))
+            finally:
+                await model.aclose()
+
+        result = asyncio.run(go())
+        assert server.count("GET /v1/models") == 1 and len(chat_bodies(server)) == 1
+    assert result.ok and result.completion.text

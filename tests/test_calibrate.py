@@ -193,7 +193,7 @@ def test_shipped_support_labels_are_valid_varied_and_consistent_with_the_checks(
         for o in run_checks(rubric, i.response, i.input, {})[0]:
             if i.labels[o.id] != ("pass" if o.passed else "fail"):
                 disagree.append((i.id, o.id))
-    assert disagree == [("L23", "CS8")]  # the one documented false positive of the CS8 regex
+    assert disagree == []  # L23 ("please don't send passwords here") once tripped CS8: the lookbehinds fixed it
 
 
 # --- through the CLI, against a real local server, and into the decision document -------------------

@@ -15,7 +15,8 @@ option values, never which commands or flags run (tests/test_skill_commands.py c
                                `baseline` line that lacks it
     --base-url / --judge-base-url VALUE   dropped (the embedded model runs in-process)
 
-Marker keys (see tests/skill_docs.py): reads= dotted keys that must be in the JSON on stdout, files=
+Marker keys (see tests/skill_docs.py): reads= dotted keys that must be in the JSON on stdout (`*` = every
+element of a list), files=
 paths that must exist afterwards, exit= accepted exit codes (baseline: 0/3/4/5 are all decisions),
 stdout= text the output must contain. Every file a command is given with --rubric, --taxonomy,
 --scenarios or --system-prompt must exist in the project at that point: the skill's earlier steps have
@@ -40,6 +41,7 @@ MODEL = os.environ.get("BASESEL_WALKTHROUGH_MODEL", "embedded")
 JUDGE = os.environ.get("BASESEL_WALKTHROUGH_JUDGE", "embedded")
 N = os.environ.get("BASESEL_WALKTHROUGH_N", "8")
 MAX_TOKENS = os.environ.get("BASESEL_WALKTHROUGH_MAX_TOKENS", "48")
+COMMAND_TIMEOUT = 1800  # one command; the embedded judge slows down badly when other processes share the CPU
 
 REPLACE = {"--model": MODEL, "-m": MODEL, "--judge": JUDGE, "--generator": MODEL, "-g": MODEL, "-n": N, "--n": N, "--max-tokens": MAX_TOKENS}
 DROP = {"--base-url", "--judge-base-url"}
@@ -67,7 +69,13 @@ def substitute(argv: list[str]) -> list[str]:
 
 
 def lookup(data, dotted: str):
-    for part in dotted.split("."):
+    """Follow a dotted key; `*` stands for every element of a (non-empty) list."""
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if part == "*":
+            assert isinstance(data, list) and data, f"{dotted!r}: expected a non-empty list"
+            rest = ".".join(parts[i + 1 :])
+            return [lookup(item, rest) if rest else item for item in data]
         assert isinstance(data, dict) and part in data, f"missing key {dotted!r}"
         data = data[part]
     return data
@@ -102,7 +110,7 @@ def run_block(block: Block, project: Path, env: dict[str, str], log: list[str]) 
         else:
             command = ["bash", "-c", line]  # a non-basesel helper line (e.g. saving the system prompt)
             shown = line
-        proc = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=590)
+        proc = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
         log.append(f"[{block.where}] $ {shown}\n-> exit {proc.returncode}\n{proc.stderr[-3000:]}")
         last = index == len(lines) - 1
         allowed = block.marker.exit if last else [0]
@@ -112,6 +120,7 @@ def run_block(block: Block, project: Path, env: dict[str, str], log: list[str]) 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # ~2.5 min on an idle 2-core machine; a busy one is many times slower
 def test_agent_walkthrough_of_the_skill(tmp_path):
     project = tmp_path / "project"
     project.mkdir()

@@ -98,3 +98,20 @@ def test_vllm_spec_targets_a_server_by_default_and_offline_engine_needs_vllm(mon
     with pytest.raises(MissingDependencyError) as err:
         create_model("vllm/Qwen/Qwen3-8B", options={"engine": "offline"})
     assert "pip install vllm" in err.value.hint
+
+
+def test_system_prompt_from_file_flag_or_taxonomy_is_the_same_text(tmp_path):
+    """The cache key covers the system prompt, so the file's trailing newline must not make a new key."""
+    from basesel.paths import data_root
+    from basesel.run.baseline import prepare
+    from basesel.run.config import RunConfig
+
+    root = data_root()
+    rubric, taxonomy = root / "rubrics" / "support.yaml", root / "taxonomies" / "support.yaml"
+    from_taxonomy = prepare(RunConfig(model="embedded", rubric=rubric, taxonomy=taxonomy, n=6)).system_prompt
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text(from_taxonomy + "\n\n", encoding="utf-8")
+    from_file = prepare(RunConfig(model="embedded", rubric=rubric, taxonomy=taxonomy, n=6, system_prompt=str(prompt_file))).system_prompt
+    from_flag = prepare(RunConfig(model="embedded", rubric=rubric, taxonomy=taxonomy, n=6, system_prompt=from_taxonomy + "\n")).system_prompt
+    assert from_taxonomy and from_taxonomy == from_file == from_flag
+    assert not from_taxonomy.endswith(("\n", " "))

@@ -117,7 +117,7 @@ async def _judge_all(items, rubric, spec, base_url, options, prompt, samples, te
 def _fmt(x: Any, pct: bool = False) -> str:
     if x is None:
         return "-"
-    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"
+    return f"{100 * x:.0f}%" if pct else f"{round(x, 2) or 0.0:.2f}"  # no "-0.00"
 
 
 def _print(report: dict[str, Any], out: Path) -> None:

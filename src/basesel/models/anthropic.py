@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ..errors import ConfigError, ModelError, TransientModelError, require, require_installed
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, retry_after_seconds, rough_token_count
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, is_connect_timeout, retry_after_seconds, rough_token_count
 from .pricing import cost_usd
 from .spec import ModelSpec, is_local_url, redact_url
 
@@ -22,7 +22,7 @@ class AnthropicModel:
     def __init__(self, spec: ModelSpec, options: dict[str, Any]):
         require_installed("anthropic", "anthropic", "The Anthropic backend")
         self.model_name = spec.name
-        self.base_url = spec.base_url
+        self.base_url = spec.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None  # the SDK would use it anyway: record it
         key = os.environ.get("ANTHROPIC_API_KEY")
         if not key:
             if self.base_url and is_local_url(self.base_url):
@@ -103,6 +103,10 @@ class AnthropicModel:
         anthropic = self.sdk
         try:
             await self._client.models.list(limit=1, timeout=min(self._timeout, 10))
+        except anthropic.APITimeoutError as exc:
+            if not is_connect_timeout(exc):
+                return  # connected but slow to answer: the real calls have their own timeout and retries
+            raise ModelError(f"connecting to the Anthropic API at {self.identity.endpoint} timed out", hint="Check your network or proxy (HTTPS_PROXY), or --base-url.") from exc
         except anthropic.APIConnectionError as exc:
             raise ModelError(
                 f"cannot reach the Anthropic API at {self.identity.endpoint}",
@@ -116,6 +120,7 @@ class AnthropicModel:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
+
 
 
 def _thinking_config(params: GenerationParams, json_schema: dict | None) -> dict[str, Any] | None:

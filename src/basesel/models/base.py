@@ -144,3 +144,10 @@ def retry_after_seconds(response: Any) -> float | None:
         return float(value) if value is not None else None
     except (AttributeError, ValueError):
         return None
+
+
+def is_connect_timeout(exc: BaseException) -> bool:
+    """An SDK's timeout error wraps the HTTP client's: ConnectTimeout/PoolTimeout mean nothing answered at all,
+    while a read timeout means a server is there but busy (llama.cpp's answers /models only between generations)."""
+    cause = exc.__cause__ or exc.__context__
+    return type(cause).__name__ in ("ConnectTimeout", "PoolTimeout")

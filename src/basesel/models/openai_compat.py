@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ConfigError, ModelError, TransientModelError, require_installed, require
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, retry_after_seconds
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, is_connect_timeout, retry_after_seconds
 from .pricing import cost_usd
 from .spec import ModelSpec, is_local_url, redact_url
 
@@ -140,6 +140,13 @@ class OpenAICompatModel:
         openai = self._openai
         try:
             await self._client.models.list(timeout=min(self._timeout, 10))
+        except openai.APITimeoutError as exc:
+            if not is_connect_timeout(exc):
+                return  # connected, but busy (llama.cpp's server answers /models only between generations)
+            raise ModelError(
+                f"connecting to the OpenAI-compatible server at {self.identity.endpoint} timed out",
+                hint="Check --base-url (host and port) and that the server is running and reachable from here.",
+            ) from exc
         except openai.APIConnectionError as exc:
             raise ModelError(
                 f"cannot reach the OpenAI-compatible server at {self.identity.endpoint}",
@@ -159,6 +166,7 @@ class OpenAICompatModel:
     async def aclose(self) -> None:
         if self._sdk is not None:
             await self._client.close()
+
 
 
 def _short(text: str, limit: int = 300) -> str:

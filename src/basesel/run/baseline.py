@@ -79,6 +79,8 @@ def prepare(config: RunConfig) -> Prepared:
             system_prompt = taxonomy.system_prompt
     else:
         raise ConfigError("no scenarios to run", hint="Pass --taxonomy FILE (scenarios are generated) or --scenarios FILE (JSONL), or --domain NAME.")
+    # The same prompt from a file, a flag or the taxonomy must hash to the same cache key: no stray whitespace.
+    system_prompt = (system_prompt or "").strip() or None
     if not rubric.judged_criteria:
         warnings.append("the rubric has no judged (llm) criteria: only deterministic checks are applied")
     return Prepared(config, rubric, scenarios, system_prompt, warnings, taxonomy_sha)

@@ -205,7 +205,7 @@ def calibration_report(rubric: Rubric, results: list[dict[str, Any]], *, meta: d
                 "flagged": stats["kappa"] is not None and stats["kappa"] < threshold,
             }
         )
-    judged_ids = {c.id for c in rubric.judged_criteria}
+    judged_ids = [c.id for c in rubric.judged_criteria]
     pooled_h = [h for cid in judged_ids for h in pairs[cid][0]]
     pooled_m = [m for cid in judged_ids for m in pairs[cid][1]]
     overall = agreement(pooled_h, pooled_m) if pooled_h else None

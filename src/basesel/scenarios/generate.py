@@ -42,7 +42,11 @@ def _compiled(template: str):
 
 
 def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+    """Lower-case the first letter to continue a sentence, except for "I ..." and acronyms ("NPM fails")."""
+    first = text.split(" ", 1)[0]
+    if first == "I" or first.startswith(("I'", "I’")) or (len(first) > 1 and first.isupper()):
+        return text
+    return text[:1].lower() + text[1:]
 
 
 def render_cell(taxonomy: Taxonomy, cell: Cell, rng: random.Random) -> str:

@@ -211,9 +211,16 @@ def parse_messages(text: str) -> list[str]:
     return out
 
 
-_LABEL_RE = re.compile(r"^\s*(?:message\s*\d+|user|customer|client|patient|me)\s*[:\-–]\s*", re.IGNORECASE)
+_LABEL_RE = re.compile(r"^\s*(?:(?:message\s*\d+|user|customer|client|patient|me)\s*[:\-–]|\d+[.)])\s*", re.IGNORECASE)
 _ROLE_TURN_RE = re.compile(r"\n\s*(?:assistant|ai|agent|support|bot|coach|doctor|tutor)\s*:", re.IGNORECASE)
-_ECHO_RE = re.compile(r"\bmessage\s*\d|\bjson\b|\{\s*\"", re.IGNORECASE)
+_ECHO_RE = re.compile(r"\bmessage\s*\d|\ba message from\b|\buser\s*\d\b|\bjson\b|\{\s*\"", re.IGNORECASE)
+# How an assistant's reply starts; a user's opening message does not.
+_ASSISTANT_RE = re.compile(
+    r"^(i'?m (so |very )?sorry (for|to hear|about|that)|i apologi[sz]e|thank(s| you) for (contacting|reaching|your message|getting in touch)"
+    r"|sure[,!.]|certainly[,!.]|of course[,!.]|here('s| is| are) (a|an|the|some|your)\b|as an ai\b)",
+    re.IGNORECASE,
+)
+_WORD_RE = re.compile(r"[^\W\d_]{2,}")
 
 
 def clean_message(text: str) -> tuple[str | None, str | None]:
@@ -223,10 +230,13 @@ def clean_message(text: str) -> tuple[str | None, str | None]:
     t = _ROLE_TURN_RE.split(t, maxsplit=1)[0].strip()  # a transcript: keep only the user's first turn
     if len(t) >= 2 and t[0] in "\"'“‘" and t[-1] in "\"'”’":
         t = t[1:-1].strip()
-    if sum(ch.isalpha() for ch in t) < 6:
+    words = _WORD_RE.findall(t)
+    if len(words) < 2 or (len(words) == 2 and sum(map(len, words)) < 10):
         return None, "too short or no words"
     if _ECHO_RE.search(t):
         return None, "echoes the instructions"
+    if _ASSISTANT_RE.search(t):
+        return None, "reads as the assistant's reply"
     if len(t) > MAX_MESSAGE_CHARS:
         return None, f"longer than {MAX_MESSAGE_CHARS} characters"
     if _repetitive(t):
@@ -308,7 +318,6 @@ async def generate_with_llm(
                 temperature=settings.temperature,
                 max_tokens=(settings.max_tokens_per_message or STYLE_TOKEN_BUDGET.get(cells[0].style, 200)) * len(cells) + 48,
                 seed=settings.seed + 1000 * round_no + batch_no,
-                think=False,
             )
             result = await executor.call(model, messages, params, json_schema=generation_schema(len(cells), exact), sample_index=round_no)
             done += 1
