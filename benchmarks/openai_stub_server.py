@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,31 @@ class Stats:
         self.chat = 0
         self.structured = 0
         self.by_prompt: dict[str, int] = {}
+        # When chat requests arrived and finished, and how many overlapped: the client's request phase.
+        self.first_arrival: float | None = None
+        self.last_finish: float | None = None
+        self.active = 0
+        self.max_active = 0
+
+    def begin(self) -> None:
+        with self.lock:
+            now = time.time()
+            self.first_arrival = self.first_arrival or now
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+
+    def end(self) -> None:
+        with self.lock:
+            self.active -= 1
+            self.last_finish = time.time()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "chat": self.chat, "structured": self.structured, "max_per_prompt": max(self.by_prompt.values(), default=0),
+                "distinct_prompts": len(self.by_prompt), "first_arrival": self.first_arrival, "last_finish": self.last_finish,
+                "max_active": self.max_active,
+            }
 
     def record(self, structured: bool, prompt: str) -> None:
         with self.lock:
@@ -56,6 +82,12 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float)
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass
 
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body leave in two writes; with Nagle's algorithm on, the second waits for the
+            # client's delayed ACK (~40 ms a request). Real servers (uvicorn, llama.cpp, vLLM) set TCP_NODELAY.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def _send(self, code: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
             self.send_response(code)
@@ -71,8 +103,7 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float)
             if self.path.rstrip("/").endswith("/models"):
                 self._send(200, {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "basesel"}]})
             elif self.path == "/stats":
-                with stats.lock:
-                    self._send(200, {"chat": stats.chat, "structured": stats.structured, "max_per_prompt": max(stats.by_prompt.values(), default=0), "distinct_prompts": len(stats.by_prompt)})
+                self._send(200, stats.snapshot())
             else:
                 self._send(404, {"error": {"message": "not found"}})
 
@@ -87,6 +118,7 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float)
             fmt = req.get("response_format") or {}
             schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
             stats.record(schema is not None, json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(req.get("seed")))
+            stats.begin()
             time.sleep(delay)
             if schema is not None:
                 # A judge whose "yes" rate is known: each prompt passes with probability pass_rate (by its hash).
@@ -106,6 +138,7 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float)
                     "usage": {"prompt_tokens": len(json.dumps(messages)) // 4, "completion_tokens": len(content) // 4, "total_tokens": 0},
                 },
             )
+            stats.end()
 
     return Handler
 

@@ -16,12 +16,11 @@ from .taxonomy import Taxonomy
 @lru_cache(maxsize=1)
 def default_style_templates() -> dict[str, list[str]]:
     """Style templates shipped in templates/scenario-styles.yaml, used when a taxonomy's style has none."""
-    import yaml
-
     from ..paths import bundled
+    from ..yamlio import safe_load
 
     path = bundled("templates") / "scenario-styles.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return safe_load(path.read_text(encoding="utf-8"))
 
 
 def _slug(text: str) -> str:
