@@ -63,7 +63,7 @@ def test_openai_compatible_run_writes_everything_and_rerun_hits_cache(stub, tmp_
         assert (run / name).is_file(), name
     doc = (tmp_path / "docs" / "base-model-evaluation.md").read_text()
     for heading in ("## Model Selection", "### Selected Model", "## Evaluation Results", "## Failure Analysis", "## Judge Reliability", "## Qualitative Notes", "## Next Steps", "## Reproducibility"):
-        assert heading in doc
+        assert f"\n\n{heading}\n" in doc  # its own paragraph: renders as a heading in any markdown viewer
     assert "Research was not run" in doc and "100.0%" in doc and "DEPLOY / QUALITATIVE REVIEW" in doc
 
     again = run_cli(["baseline", *server_args(port), "--domain", "support", "-n", "21", "--out", "run2", "--json"], tmp_path)

@@ -189,7 +189,8 @@ class BaselineRun:
 
     async def _respond(self, scenario: Scenario, sample: int) -> dict[str, Any]:
         assert self.candidate is not None
-        result = await self.executor.call(self.candidate, self._messages(scenario), self._params(), sample_index=sample)
+        # Answers queue behind verdicts on a shared endpoint: finished scenarios make room for new ones.
+        result = await self.executor.call(self.candidate, self._messages(scenario), self._params(), sample_index=sample, priority=1)
         record: dict[str, Any] = {"scenario_id": scenario.id, "sample": sample, "input": scenario.input, "tags": scenario.tags, "cached": result.cached}
         if not result.ok:
             record["error"] = result.error
@@ -256,11 +257,10 @@ class BaselineRun:
         self.progress("scenarios", finished, total)
 
         # Scenarios go through answer -> verdict one after another, with only as many in flight as the
-        # servers can work on: finished assessments then arrive steadily (a killed run keeps them), instead
-        # of every answer first and every verdict last.
-        in_flight = self.executor.limit_size(self.candidate)  # type: ignore[arg-type]
-        if not self.executor.same_endpoint(self.candidate, self.judge):  # type: ignore[arg-type]
-            in_flight += self.executor.limit_size(self.judge)  # type: ignore[arg-type]
+        # two stages can work on at once: finished assessments then arrive steadily (a killed run keeps
+        # them), instead of every answer first and every verdict last. Both stages count even on one
+        # shared endpoint, so answers are waiting whenever a verdict frees a slot (see run/slots.py).
+        in_flight = self.executor.limit_size(self.candidate) + self.executor.limit_size(self.judge)  # type: ignore[arg-type]
         pipeline = asyncio.Semaphore(in_flight)
 
         async def one(scenario: Scenario, sample: int) -> None:

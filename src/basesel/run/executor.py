@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import TransientModelError
 from ..models.base import ChatModel, Completion, GenerationParams, Message
 from .cache import ResponseCache, cache_key
+from .slots import PrioritySlots
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Executor:
     def __init__(self, cache: ResponseCache, retry: RetryPolicy | None = None):
         self.cache = cache
         self.retry = retry or RetryPolicy()
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._limits: dict[str, PrioritySlots] = {}
         self._limit_sizes: dict[str, int] = {}
         self.calls = 0  # model calls actually made (cache misses incl. retries)
         self._checked: dict[int, asyncio.Lock] = {}
@@ -60,7 +61,7 @@ class Executor:
         if endpoint in self._limit_sizes:
             size = min(size, self._limit_sizes[endpoint])
         self._limit_sizes[endpoint] = size
-        self._limits[endpoint] = asyncio.Semaphore(size)
+        self._limits[endpoint] = PrioritySlots(size)
 
     def limit_size(self, model: ChatModel) -> int:
         endpoint = model.identity.endpoint or model.identity.spec
@@ -68,10 +69,7 @@ class Executor:
             self.set_limit(model, None)
         return self._limit_sizes[endpoint]
 
-    def same_endpoint(self, a: ChatModel, b: ChatModel) -> bool:
-        return (a.identity.endpoint or a.identity.spec) == (b.identity.endpoint or b.identity.spec)
-
-    def _limit(self, model: ChatModel) -> asyncio.Semaphore:
+    def _limit(self, model: ChatModel) -> PrioritySlots:
         endpoint = model.identity.endpoint or model.identity.spec
         if endpoint not in self._limits:
             self.set_limit(model, None)
@@ -99,7 +97,10 @@ class Executor:
         *,
         json_schema: dict[str, Any] | None = None,
         sample_index: int = 0,
+        priority: int = 0,
     ) -> CallResult:
+        """One call, from the cache when it holds the answer. Waiting calls to a busy endpoint go in
+        `priority` order (lower first)."""
         key = cache_key(model.identity, messages, params, json_schema, sample_index)
         hit = self.cache.get(key)
         if hit is not None:
@@ -108,7 +109,7 @@ class Executor:
         last_error = ""
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                async with self._limit(model):
+                async with self._limit(model).slot(priority):
                     self.calls += 1
                     completion = await model.generate(messages, params, json_schema)
             except TransientModelError as exc:
