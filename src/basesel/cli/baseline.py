@@ -103,6 +103,9 @@ def baseline(
             model_options=_with_pull(parse_options(option, "--option"), model, base_url, pull),
             judge_options=_with_pull(parse_options(judge_option, "--judge-option"), judge, judge_base_url, pull),
         )
+    from ..report.render import load_research
+
+    load_research(config.research)  # a broken research.json fails now, not after the run
     try:
         run_dir, summary = asyncio.run(_run(config, until_decisive, max_scenarios))
     except KeyboardInterrupt:

@@ -39,6 +39,16 @@ def research(
     from ..research import output
     from .common import print_json, stdout_console, warn
 
+    for flag, value in (("--size", size), ("--min-params", min_params), ("--max-params", max_params), ("--context", context), ("--explain", explain), ("--ollama-url", ollama_url)):
+        if value is not None and not value.strip():
+            raise ConfigError(f"{flag} was given an empty value", hint=f"Give {flag} a value, or leave the option out.")
+    if ollama_url is not None:
+        from ..research.enrich import ollama_url as normalize_ollama_url
+
+        try:
+            normalize_ollama_url(ollama_url)
+        except ValueError as exc:
+            raise ConfigError(str(exc), hint="Pass --ollama-url as http://HOST:PORT, e.g. http://127.0.0.1:11434.") from exc
     if size and (min_params or max_params):
         raise ConfigError("--size cannot be combined with --min-params / --max-params", hint="Use one: --size 7-10B, or --min-params 7B --max-params 10B.")
     if context and turns:
@@ -76,7 +86,10 @@ def research(
             output.explain(scored, result, stdout_console())
         return
 
-    json_path, md_path, data = output.write(result, out_dir)
+    try:
+        json_path, md_path, data = output.write(result, out_dir)
+    except OSError as exc:
+        raise ConfigError(f"cannot write research.json / research.md into {out_dir}: {exc.strerror or exc}", hint="Pass --out-dir a directory you can write to (it is created when missing).") from exc
     if as_json:
         print_json(data)
         return

@@ -50,9 +50,39 @@ def load_research(path: Path | None) -> dict[str, Any] | None:
             raise ConfigError(f"research file not found: {path}", hint="Run `basesel research` first, or drop --research.")
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ConfigError(f"research file {path} is not valid JSON: {exc}", hint="Re-run `basesel research` to rewrite it.") from exc
+    problem = _research_shape_problem(data)
+    if problem:
+        raise ConfigError(
+            f"{path} is not a research.json written by `basesel research`: {problem}",
+            hint="Re-run `basesel research` to rewrite it, pass another file with --research, or move that file away.",
+        )
+    return data
+
+
+# The fields the decision document's Model Selection section reads from research.json.
+_CANDIDATE_FIELDS = ("model", "params", "license", "context", "release", "domain_fit", "why_considered", "status", "why")
+_PICK_FIELDS = ("model", "rationale", "strengths", "concerns", "pull_command")
+
+
+def _research_shape_problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return f"the top level is {type(data).__name__}, not an object"
+    if not isinstance(data.get("candidates"), list):
+        return "no 'candidates' list"
+    for key in ("primary", "backup"):
+        if key not in data or not (data[key] is None or isinstance(data[key], dict)):
+            return f"no '{key}' pick (an object, or null)"
+        missing = [k for k in _PICK_FIELDS if data[key] is not None and k not in data[key]]
+        if missing:
+            return f"the {key} pick lacks {', '.join(missing)}"
+    for i, row in enumerate(data["candidates"]):
+        missing = [k for k in _CANDIDATE_FIELDS if not isinstance(row, dict) or k not in row]
+        if missing:
+            return f"candidate {i + 1} lacks {', '.join(missing)}"
+    return None
 
 
 def render_report(run_dir: Path, doc_path: Path, research: Path | None = None) -> Path:

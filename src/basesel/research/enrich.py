@@ -5,6 +5,7 @@ catalog-only facts stand; nothing here raises to the caller.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -284,12 +285,21 @@ def ollama_url(explicit: Optional[str] = None) -> str:
     raw = (explicit or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA).strip().rstrip("/")
     if "://" not in raw:
         raw = "http://" + raw
-    parsed = urllib.parse.urlparse(raw)
-    host = parsed.hostname or "127.0.0.1"
+    try:
+        parsed = urllib.parse.urlparse(raw)
+        host = parsed.hostname or "127.0.0.1"
+        port = parsed.port or 11434
+    except ValueError as exc:  # "Port out of range", an unclosed "[" ...
+        raise ValueError(f"not a usable Ollama URL {raw!r} ({exc})") from exc
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
-    port = parsed.port or 11434
+    if ":" in host:
+        host = f"[{host}]"
     return f"{parsed.scheme}://{host}:{port}"
+
+
+# What a wrong or half-working server can raise: refused, timed out, not HTTP, not JSON.
+_HTTP_ERRORS = (OSError, ValueError, urllib.error.URLError, http.client.HTTPException)
 
 
 def _http_json(url: str, payload: Optional[dict] = None, timeout: float = 2.0) -> Any:
@@ -305,14 +315,24 @@ def _tag_variants(tag: str) -> set[str]:
 
 def ollama_enrich(cands: list[Candidate], report: OnlineReport, *, url: Optional[str] = None, timeout: float = 2.0) -> None:
     """`show` for catalog tags already pulled on the local Ollama server: quantization, size, context."""
-    base = ollama_url(url)
+    try:
+        base = ollama_url(url)
+    except ValueError as exc:
+        report.status["ollama"] = f"skipped: {exc}; set --ollama-url (or OLLAMA_HOST) to e.g. http://127.0.0.1:11434"
+        return
     try:
         tags = _http_json(f"{base}/api/tags", timeout=timeout)
-    except (OSError, ValueError, urllib.error.URLError) as exc:
+    except _HTTP_ERRORS as exc:
         report.status["ollama"] = f"skipped: no Ollama server answered at {base} ({_short_error(exc)})"
         return
+    models = tags.get("models") if isinstance(tags, dict) else None
+    if not isinstance(models, list):
+        report.status["ollama"] = f"skipped: {base}/api/tags did not answer like Ollama (no list of models)"
+        return
     pulled: set[str] = set()
-    for m in tags.get("models", []) if isinstance(tags, dict) else []:
+    for m in models:
+        if not isinstance(m, dict):
+            continue
         for key in ("name", "model"):
             if isinstance(m.get(key), str):
                 pulled.add(m[key])
@@ -326,11 +346,14 @@ def ollama_enrich(cands: list[Candidate], report: OnlineReport, *, url: Optional
         tag = hits[0]
         try:
             show = _http_json(f"{base}/api/show", {"model": tag}, timeout=max(timeout, 5.0))
-        except (OSError, ValueError, urllib.error.URLError) as exc:
+        except _HTTP_ERRORS as exc:
             c.online_notes.append(f"Ollama show {tag} failed: {_short_error(exc)}")
             continue
-        details = show.get("details") or {}
-        info = show.get("model_info") or {}
+        if not isinstance(show, dict):
+            c.online_notes.append(f"Ollama show {tag} answered something other than a JSON object: ignored")
+            continue
+        details = show.get("details") if isinstance(show.get("details"), dict) else {}
+        info = show.get("model_info") if isinstance(show.get("model_info"), dict) else {}
         local: dict[str, Any] = {"tag": tag, "parameter_size": details.get("parameter_size"), "quantization": details.get("quantization_level"), "family": details.get("family")}
         ctx = next((v for k, v in info.items() if k.endswith(".context_length") and isinstance(v, int)), None)
         if ctx:
