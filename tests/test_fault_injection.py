@@ -116,3 +116,20 @@ def test_retry_after_is_honoured_between_attempts(tmp_path):
     assert chat_times[1] - chat_times[0] >= 0.95
     assert not failed.ok and failed.attempts == 3 and "server error 500" in failed.error and "gave up after 3 attempts" in failed.error
     assert len(chat_times) == 5
+
+
+def test_a_judge_server_that_keeps_failing_leaves_the_verdict_unscored_then_retry_errors_judges_it(tmp_path):
+    with FakeOpenAI() as server:
+        server.targeted = {"settings page: Order 0": ["500"] * 4}  # only q0's judge call (it quotes q0's answer)
+        proc = run(tmp_path, server)
+        summary = json.loads(proc.stdout)
+        assert summary["counts"]["unscored"] == 1 and summary["counts"]["scored"] == N - 1 and summary["counts"]["errored"] == 0
+        assert any("the judge's server kept failing" in w for w in summary["warnings"])
+        unscored = [a for a in lines(tmp_path / "run" / "assessments.jsonl") if not a["scored"]]
+        assert unscored[0]["scenario_id"] == "q0" and unscored[0]["judge_error"] is True
+        before = server.count("POST /v1/chat/completions")
+        again = subprocess.run(BASESEL + ["baseline", "--retry-errors", "run", "--json"], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
+        assert server.count("POST /v1/chat/completions") - before == 1  # the verdict only: the answer is on disk
+    fixed = json.loads(again.stdout)
+    assert fixed["counts"]["unscored"] == 0 and fixed["counts"]["scored"] == N, again.stderr
+    assert not any("kept failing" in w for w in fixed["warnings"])

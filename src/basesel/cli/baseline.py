@@ -51,7 +51,7 @@ def baseline(
     research: Annotated[Optional[Path], typer.Option("--research", help="research.json from `basesel research` (default: ./research.json if present).")] = None,
     until_decisive: Annotated[bool, typer.Option("--until-decisive", help="While the 95% interval crosses a cut-off, add stratified batches from the taxonomy (new seeds) until it does not, or --max is reached.")] = False,
     max_scenarios: Annotated[int, typer.Option("--max", min=1, help="Cap on scenarios for --until-decisive.")] = 400,
-    retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory, with its original settings.")] = None,
+    retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the base model on every scenario, grade each response with the rubric, gate, and write the decision document.

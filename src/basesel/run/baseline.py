@@ -234,6 +234,8 @@ class BaselineRun:
             record["judge_problems"] = attempts_log[-5:]
             if not a.scored:
                 record["unscored_reason"] = f"{a.unscored_reason}: {attempts_log[-1]}"
+                # The judge's server failed (not its answer): judge it again on the next run of this --out.
+                record["judge_error"] = any(p.startswith("judge call failed") for p in attempts_log)
         return record
 
     # -- the run ---------------------------------------------------------------------------------
@@ -248,7 +250,8 @@ class BaselineRun:
         write_scenarios(self.p.scenarios, self.run_dir / SCENARIOS)
 
         done_responses = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / RESPONSES) if "error" not in r}
-        done_assessments = {(r["scenario_id"], r["sample"]) for r in read_jsonl(self.run_dir / ASSESSMENTS)}
+        latest_assessments = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / ASSESSMENTS)}
+        done_assessments = {key for key, r in latest_assessments.items() if not r.get("judge_error")}
         responses_out = JsonlAppender(self.run_dir / RESPONSES)
         assessments_out = JsonlAppender(self.run_dir / ASSESSMENTS)
         jobs = [(s, k) for s in self.p.scenarios for k in range(self.cfg.samples)]

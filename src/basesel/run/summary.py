@@ -136,8 +136,14 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         warnings.append(f"{len(truncated)} responses were cut off by --max-tokens (finish reason 'length'); raise --max-tokens if that hurts them.")
     if errored:
         warnings.append(f"{len(errored)} samples errored and are excluded; re-run with the same --out (or --retry-errors) to retry them.")
-    if unscored:
-        warnings.append(f"{len(unscored)} responses are unscored (the judge's verdict could not be read) and are excluded from the pass rate.")
+    judge_failed = [a for a in unscored if a.get("judge_error")]
+    if len(unscored) > len(judge_failed):
+        warnings.append(f"{len(unscored) - len(judge_failed)} responses are unscored (the judge's verdict could not be read) and are excluded from the pass rate.")
+    if judge_failed:
+        warnings.append(
+            f"{len(judge_failed)} responses are unscored because the judge's server kept failing; they are excluded from the pass rate. "
+            "Re-run with the same --out (or --retry-errors RUN_DIR) to judge them again."
+        )
     if len(assessments) + len(errored) < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
