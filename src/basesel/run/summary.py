@@ -40,6 +40,38 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
+# With fewer responses a judge can agree on all of them honestly (every answer good, or every one bad).
+UNIFORM_MIN_RESPONSES = 10
+
+
+def _checks_only(scored: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Pass rate on the deterministic checks alone (every applicable check passes): a signal that does not
+    depend on the judge, worth reading beside the full rate when the judge is small or uncalibrated."""
+    outcomes = []
+    for a in scored:
+        checks = [c for c in a["criteria"] if c.get("source") == "check" and c["passed"] is not None]
+        if checks:
+            outcomes.append(all(c["passed"] for c in checks))
+    if not outcomes:
+        return None
+    gate = evaluate_gate(sum(outcomes), len(outcomes))
+    return {"passed": gate.passed, "total": gate.scored, "pass_rate": gate.rate, "ci95": [gate.ci_low, gate.ci_high], "band": gate.band.value if gate.band else None}
+
+
+def _uniform_verdicts(scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Judged criteria on which the judge said the same thing to every response."""
+    verdicts: dict[str, list[str]] = defaultdict(list)
+    for a in scored:
+        for c in a["criteria"]:
+            if c.get("source") == "judge" and c.get("verdict") is not None:
+                verdicts[c["id"]].append(str(c["verdict"]))
+    return [
+        {"id": cid, "verdict": vs[0], "n": len(vs)}
+        for cid, vs in verdicts.items()
+        if len(vs) >= UNIFORM_MIN_RESPONSES and len(set(vs)) == 1
+    ]
+
+
 def summarize(run_dir: Path) -> dict[str, Any]:
     from .baseline import ASSESSMENTS, RESPONSES, is_tiny
 
@@ -147,6 +179,15 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if len(assessments) + len(errored) < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
+    checks_only = _checks_only(scored)
+    uniform = _uniform_verdicts(scored)
+    if uniform:
+        ids = ", ".join(f"{u['id']} ({u['verdict']})" for u in uniform)
+        line = f"the judge gave every response the same verdict on {ids}: it does not tell responses apart there, so those verdicts carry no information."
+        if checks_only:
+            line += f" The deterministic checks alone pass {checks_only['passed']}/{checks_only['total']} ({100 * checks_only['pass_rate']:.0f}%)."
+        warnings.append(line)
+
     from .calibrate import KAPPA_THRESHOLD, find_calibration
 
     calibration, calibration_note = find_calibration(run_dir, judge, manifest["rubric"])
@@ -182,6 +223,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "passed": len(passed),
         },
         "gate": gate.to_dict(),
+        "checks_only": checks_only,
         "criteria": criteria_stats,
         "gate_failures": dict(gate_failures),
         "breakdown": breakdown,
@@ -192,6 +234,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "samples_per_response": manifest["config"].get("judge_samples", 1),
             "unscored": len(unscored),
             "self_consistency": round(statistics.fmean(agreements), 4) if agreements else None,
+            "uniform_criteria": uniform,
             "low_agreement_criteria": sorted({c["id"] for a in scored for c in a["criteria"] if c.get("agreement") is not None and c["agreement"] < 0.7}),
             "calibration": calibration,
             "calibration_note": calibration_note,
