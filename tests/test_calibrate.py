@@ -326,3 +326,6 @@ def test_self_consistency_with_a_deterministic_stand_in_judge(tmp_path, monkeypa
         agreements = {c["id"]: c["agreement"] for c in rows[0]["criteria"] if "agreement" in c}
         assert agreements == {"CS1": 0.667, "CS2": 0.667, "CS3": 1.0, "CS4": 1.0, "CS5": 1.0, "CS7": 1.0}
     assert rel["low_agreement_criteria"] == expected_low
+    if samples == 3:  # per criterion: the mean over responses of the share agreeing with the majority
+        assert rel["agreement_by_criterion"]["CS1"] == pytest.approx(0.667, abs=1e-3) and rel["agreement_by_criterion"]["CS3"] == 1.0
+        assert next(c for c in summary["criteria"] if c["id"] == "CS2")["agreement"] == pytest.approx(0.667, abs=1e-3)

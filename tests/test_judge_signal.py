@@ -46,3 +46,35 @@ def test_a_judge_that_tells_responses_apart_is_not_flagged(tmp_path):
     assert summary["judge_reliability"]["uniform_criteria"] == []
     assert "Same verdict for every response" not in doc
     assert "Deterministic checks alone" in doc  # reported always: it does not depend on the judge
+
+
+def test_several_judge_samples_sample_at_a_temperature_and_the_manifest_says_which(tmp_path):
+    server, stats = serve(0, delay=0.0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        proc = subprocess.run(
+            BASESEL + ["baseline", "--model", "openai/stub", "--base-url", url, "--judge", "openai/judge", "--judge-base-url", url,
+                       "--domain", "support", "-n", "21", "--judge-samples", "3", "--out", "run", "--json"],
+            cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode in (0, 3, 4, 5), proc.stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["config"]["judge_samples"] == 3 and manifest["config"]["judge_temperature"] == 0.7
+    assert stats.structured == 63  # three verdicts per response
+
+
+def test_growing_a_fixed_scenario_file_or_a_stray_max_is_refused_before_any_call(tmp_path):
+    scenarios = tmp_path / "s.jsonl"
+    scenarios.write_text(json.dumps({"input": "My invoice is wrong."}) + "\n")
+    closed = "http://127.0.0.1:9/v1"  # nothing may be contacted: the command line is wrong
+    common = ["baseline", "--model", "openai/stub", "--base-url", closed, "--judge", "openai/judge", "--judge-base-url", closed, "--domain", "support"]
+    for extra, message in [
+        (["--scenarios", str(scenarios), "--until-decisive"], "--until-decisive draws new scenarios from the taxonomy"),
+        (["--max", "100"], "--max caps --until-decisive, which is not set"),
+    ]:
+        proc = subprocess.run(BASESEL + common + extra, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+        assert "cannot reach" not in proc.stderr and not (tmp_path / "runs").exists()

@@ -221,3 +221,19 @@ def test_applies_when_limits_criteria():
     assert outs[0].passed is None and facts == []
     outs, facts = run_checks(r, "a b c", "keep it short", {})
     assert outs[0].passed is False and "3 words" in facts[0]
+
+
+@pytest.mark.parametrize(
+    "criterion, message",
+    [
+        ("{id: A, name: a, statement: a, weight: .inf}", "finite number"),
+        ("{id: A, name: a, statement: a, kind: max_words, value: -1}", "needs a value >= 0"),
+        ("{id: A, name: a, statement: a, kind: length_ratio, min_ratio: 3, max_ratio: 2}", "min_ratio 3.0 is above max_ratio 2.0"),
+        ("{id: A, name: a, statement: a, applies_when: {input_matches: '[['}}", "invalid regex '[['"),
+    ],
+)
+def test_values_no_response_could_meet_are_rejected_at_load(tmp_path, criterion, message):
+    path = write(tmp_path, f"id: x\ncriteria:\n  - {criterion}\n")
+    with pytest.raises(ConfigError) as err:
+        load_rubric(path)
+    assert message in err.value.message

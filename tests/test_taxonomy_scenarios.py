@@ -215,3 +215,19 @@ def test_scenarios_cli_writes_a_coverage_report(tmp_path):
     assert "venting" in result.output and "help_seeking" in result.output
     lines = (tmp_path / "s.jsonl").read_text().splitlines()
     assert len(lines) == 40
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("styles: {terse: {weight: .inf}}", "finite number"),
+        ("styles: {terse: {templates: ['{{ 1/0 }}']}}", "style 'terse' template 1"),
+        ("styles: {terse: {}}\ndefaults: {n: 0}", "greater than or equal to 1"),
+        ("styles: {terse: {}}\ndefaults: {temperature: -3}", "greater than or equal to 0"),
+    ],
+)
+def test_taxonomy_values_that_cannot_work_are_rejected_at_load(tmp_path, extra, message):
+    path = write(tmp_path, f"id: t\ntopics: [{{name: billing, subtopics: [{{name: refunds, situations: [my refund is late]}}]}}]\n{extra}\n")
+    with pytest.raises(ConfigError) as err:
+        load_taxonomy(path)
+    assert message in err.value.message

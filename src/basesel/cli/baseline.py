@@ -24,6 +24,9 @@ from .options import (
 )
 
 
+MAX_SCENARIOS_DEFAULT = 400
+
+
 def baseline(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help=ModelOpt.__metadata__[0].help)] = None,
     judge: JudgeOpt = "embedded",
@@ -40,7 +43,8 @@ def baseline(
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="Candidate sampling temperature (default 0.7).")] = None,
     seed: SeedOpt = 0,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Candidate token limit (default 1024). Cut-off answers are flagged.")] = None,
-    judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge verdicts per response (majority vote; agreement reported).")] = 1,
+    judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge verdicts per response (majority vote; agreement reported). With K > 1 the judge samples at --judge-temperature (default 0.7).")] = 1,
+    judge_temperature: Annotated[Optional[float], typer.Option("--judge-temperature", min=0.0, help="Judge sampling temperature (default 0, or 0.7 with --judge-samples > 1: at 0, K verdicts are K copies of one).")] = None,
     think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Thinking models: enable or disable thinking where the backend supports it.")] = None,
     option: OptionOpt = None,
     judge_option: JudgeOptionOpt = None,
@@ -50,7 +54,7 @@ def baseline(
     doc: Annotated[Path, typer.Option("--doc", help="Where to write the decision document.")] = Path("docs/base-model-evaluation.md"),
     research: Annotated[Optional[Path], typer.Option("--research", help="research.json from `basesel research` (default: ./research.json if present).")] = None,
     until_decisive: Annotated[bool, typer.Option("--until-decisive", help="While the 95% interval crosses a cut-off, add stratified batches from the taxonomy (new seeds) until it does not, or --max is reached.")] = False,
-    max_scenarios: Annotated[int, typer.Option("--max", min=1, help="Cap on scenarios for --until-decisive.")] = 400,
+    max_scenarios: Annotated[int, typer.Option("--max", min=1, help="Cap on scenarios for --until-decisive.")] = MAX_SCENARIOS_DEFAULT,
     retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -63,8 +67,17 @@ def baseline(
 
     from ..errors import ConfigError
     from ..run.config import RunConfig
-    from .common import parse_options
+    from .common import parse_options, warn
 
+    if until_decisive and scenarios is not None:
+        raise ConfigError(
+            "--until-decisive draws new scenarios from the taxonomy, and --scenarios gives a fixed file that cannot grow",
+            hint="Drop --scenarios (keep --taxonomy or --domain), or write more scenarios yourself and run the bigger file into a new --out.",
+        )
+    if max_scenarios != MAX_SCENARIOS_DEFAULT and not until_decisive:
+        raise ConfigError("--max caps --until-decisive, which is not set", hint="Add --until-decisive, or drop --max (use -n for a fixed number of scenarios).")
+    if judge_samples > 1 and judge_temperature == 0:
+        warn("--judge-samples > 1 at --judge-temperature 0: the K verdicts will mostly be copies of one, and self-consistency will look perfect.")
     if retry_errors is not None:
         config = _config_from_run(retry_errors)
     else:
@@ -93,6 +106,7 @@ def baseline(
             temperature=temperature if temperature is not None else defaults.get("temperature", 0.7),
             max_tokens=max_tokens or defaults.get("max_tokens") or 1024,
             judge_samples=judge_samples,
+            judge_temperature=judge_temperature if judge_temperature is not None else (0.7 if judge_samples > 1 else 0.0),
             think=think,
             concurrency=concurrency,
             judge_concurrency=judge_concurrency,

@@ -28,7 +28,7 @@ def calibrate(
     domain: DomainOpt = None,
     system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="The assistant's system prompt shown to the judge (text or .txt/.md file; default: the domain pack's).")] = None,
     judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge verdicts per response (majority vote), as in baseline.")] = 1,
-    judge_temperature: Annotated[float, typer.Option("--judge-temperature", min=0.0, help="Judge temperature (baseline's default is 0).")] = 0.0,
+    judge_temperature: Annotated[Optional[float], typer.Option("--judge-temperature", min=0.0, help="Judge temperature, as in baseline (default 0, or 0.7 with --judge-samples > 1).")] = None,
     seed: SeedOpt = 0,
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Parallel judge calls.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Where to save the report. The decision document reads RUN_DIR/calibration.json or ./calibration.json.")] = Path("calibration.json"),
@@ -74,6 +74,8 @@ def calibrate(
 
         prompt = load_taxonomy(taxonomy_path).system_prompt
     options = parse_options(judge_option, "--judge-option")
+    if judge_temperature is None:
+        judge_temperature = 0.7 if judge_samples > 1 else 0.0  # as baseline: K greedy verdicts would be K copies
 
     results, judge_model = asyncio.run(
         _judge_all(items, the_rubric, judge, judge_base_url, options, prompt, judge_samples, judge_temperature, seed, concurrency, no_cache)

@@ -25,7 +25,7 @@ CriterionKind = Literal[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class AppliesWhen(Strict):
@@ -35,6 +35,22 @@ class AppliesWhen(Strict):
     """Regex (case-insensitive) the user's message must match."""
     tags: dict[str, str | list[str]] | None = None
     """Scenario tags that must match, e.g. {topic: crisis} or {edge_case: [crisis, self_harm]}."""
+
+    @field_validator("input_matches")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            import re
+
+            import warnings
+
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": noise next to the real error
+                    re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {v!r}: {exc}") from exc
+        return v
 
 
 class Criterion(Strict):
@@ -81,6 +97,10 @@ class Criterion(Strict):
             raise ValueError(f"criterion kind '{self.kind}' needs field(s): {', '.join(missing)}")
         if self.kind == "length_ratio" and self.min_ratio is None and self.max_ratio is None:
             raise ValueError("criterion kind 'length_ratio' needs min_ratio and/or max_ratio")
+        if self.kind in ("max_words", "min_words") and self.value is not None and self.value < 0:
+            raise ValueError(f"criterion kind '{self.kind}' needs a value >= 0, got {self.value}")
+        if self.min_ratio is not None and self.max_ratio is not None and self.min_ratio > self.max_ratio:
+            raise ValueError(f"min_ratio {self.min_ratio} is above max_ratio {self.max_ratio}: no response could pass")
         if self.pattern is not None:
             import re
 

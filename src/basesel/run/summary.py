@@ -40,6 +40,8 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
+# Mean agreement of K judge samples with their majority below which a criterion's verdicts are flagged.
+LOW_AGREEMENT = 0.7
 # With fewer responses a judge can agree on all of them honestly (every answer good, or every one bad).
 UNIFORM_MIN_RESPONSES = 10
 
@@ -96,6 +98,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     applicable: Counter[str] = Counter()
     not_applicable: Counter[str] = Counter()
     agreements: list[float] = []
+    agreement_by_criterion: dict[str, list[float]] = defaultdict(list)
     for a in scored:
         for c in a["criteria"]:
             if c["id"] not in rubric_order:
@@ -106,8 +109,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             applicable[c["id"]] += 1
             if c["passed"] is False:
                 fails[c["id"]].append((a["scenario_id"], c.get("reason", "")))
-            if "agreement" in c:
+            if c.get("agreement") is not None:
                 agreements.append(c["agreement"])
+                agreement_by_criterion[c["id"]].append(c["agreement"])
     criteria_stats = []
     for cid in rubric_order:
         items = fails.get(cid, [])
@@ -119,6 +123,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
                 "applicable": applicable[cid],
                 "not_applicable": not_applicable[cid],
                 "fail_rate": round(len(items) / applicable[cid], 4) if applicable[cid] else None,
+                # mean share of the K judge samples that agreed with the majority (None: one sample, or a check)
+                "agreement": round(statistics.fmean(agreement_by_criterion[cid]), 4) if agreement_by_criterion[cid] else None,
                 "scenario_ids": [s for s, _ in items][:8],
                 "reasons": [_quote(r) for r, _ in reasons.most_common(3)],
             }
@@ -235,7 +241,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "unscored": len(unscored),
             "self_consistency": round(statistics.fmean(agreements), 4) if agreements else None,
             "uniform_criteria": uniform,
-            "low_agreement_criteria": sorted({c["id"] for a in scored for c in a["criteria"] if c.get("agreement") is not None and c["agreement"] < 0.7}),
+            "agreement_by_criterion": {c["id"]: c["agreement"] for c in criteria_stats if c["agreement"] is not None},
+            "low_agreement_criteria": sorted(c["id"] for c in criteria_stats if c["agreement"] is not None and c["agreement"] < LOW_AGREEMENT),
             "calibration": calibration,
             "calibration_note": calibration_note,
         },

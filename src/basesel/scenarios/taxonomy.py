@@ -12,7 +12,7 @@ from ..yamlio import load_model
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Subtopic(Strict):
@@ -60,9 +60,9 @@ class EdgeCase(Strict):
 
 
 class RunDefaults(Strict):
-    temperature: float | None = None
-    max_tokens: int | None = None
-    n: int | None = None
+    temperature: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, ge=1)
 
 
 class Taxonomy(Strict):
@@ -117,7 +117,7 @@ class Taxonomy(Strict):
     def _check_templates(self) -> None:
         """Compile every style template and render it once with placeholder values, so a jinja2 syntax
         error or an unknown variable is reported when the taxonomy loads, naming the style."""
-        from jinja2 import Environment, StrictUndefined, TemplateError
+        from jinja2 import Environment, StrictUndefined
 
         env = Environment(undefined=StrictUndefined, autoescape=False)
         sample = {"situation": "x", "situation_lower": "x", "detail": "x", "topic": "x", "subtopic": "x"}
@@ -126,7 +126,7 @@ class Taxonomy(Strict):
             for i, template in enumerate(style.templates):
                 try:
                     env.from_string(template).render(**sample)
-                except TemplateError as exc:
+                except Exception as exc:  # TemplateError, or an expression that fails ({{ 1/0 }})
                     known = ", ".join(sorted(sample))
                     raise ValueError(f"style '{name}' template {i + 1} ({template!r}) is invalid: {exc}. Variables available: {known}") from exc
 
