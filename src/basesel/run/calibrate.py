@@ -54,6 +54,10 @@ def load_labels(path: Path, rubric: Rubric) -> list[LabelledResponse]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"cannot read labels file {path}: {exc.strerror}", hint="Pass an existing JSONL file to --labels.") from exc
+    except UnicodeDecodeError as exc:
+        from ..yamlio import not_utf8
+
+        raise not_utf8(path, exc) from exc
     by_id = {c.id: c for c in rubric.criteria}
     ids = set(by_id)
     items: list[LabelledResponse] = []

@@ -1,15 +1,65 @@
-"""Crash-safe files: atomic replace for whole files, fsync'd appends for JSONL records."""
+"""Crash-safe files: atomic replace for whole files, fsync'd appends for JSONL records.
+
+Failures the user can fix (the path is a directory, a folder on the way is a file, no permission,
+a damaged run file) are raised as `ConfigError`s that name the path.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+from ..errors import ConfigError
+
+
+def _blocker(path: Path) -> Path | None:
+    """The file (not directory) that sits where `path` or one of its folders should be."""
+    return next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+
+
+def write_error(path: Path, exc: OSError, *, what: str = "") -> ConfigError:
+    """A ConfigError for an OSError met while writing `path` (or making its folders)."""
+    target = f"{what} {path}" if what else str(path)
+    if isinstance(exc, IsADirectoryError):
+        return ConfigError(f"cannot write {target}: it is a directory", hint=f"Pass a file path (for example {path / 'NAME'}), or move that directory away.")
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        blocker = _blocker(path) or Path(exc.filename or path)
+        return ConfigError(f"cannot write {target}: {blocker} is a file, not a directory", hint=f"Choose a path whose folders are directories, or move the file {blocker} away.")
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        where = exc.filename or path.parent
+        return ConfigError(f"cannot write {target}: {exc.strerror or 'permission denied'}", hint=f"Choose a writable location, or fix the permissions of {where}.")
+    return ConfigError(f"cannot write {target}: {exc.strerror or exc}", hint="Check that the disk has space and the location is writable.")
+
+
+def ensure_dir(path: Path, *, what: str = "directory") -> Path:
+    """mkdir -p, with a ConfigError naming the path when it cannot be made (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:  # `path` itself (or a folder on the way) is a file
+        blocker = _blocker(path) or path
+        raise ConfigError(
+            f"cannot use {what} {path}: {blocker} is a file, not a directory",
+            hint=f"Pass a directory path, or move the file {blocker} away.",
+        ) from exc
+    except OSError as exc:
+        raise write_error(path, exc, what=what) from exc
+    return path
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    try:
+        _atomic_write_text(path, text)
+    except OSError as exc:
+        raise write_error(path, exc) from exc
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -28,13 +78,20 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 class JsonlAppender:
-    """Appends one JSON record per line, flushed and fsync'd, so a killed run keeps every finished record."""
+    """Appends one JSON record per line, flushed and fsync'd, so a killed run keeps every finished record.
+
+    Opening it repairs the file: a torn final line (a killed write) is dropped, and damaged lines in
+    the middle (not a JSON object) are moved to `<name>.damaged`, so those samples are simply redone."""
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _truncate_partial_last_line(path)
-        self._fh = path.open("a", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _truncate_partial_last_line(path)
+            _set_aside_damaged_lines(path)
+            self._fh = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise write_error(path, exc) from exc
 
     def write(self, record: dict[str, Any]) -> None:
         self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
@@ -57,15 +114,103 @@ def _truncate_partial_last_line(path: Path) -> None:
         fh.truncate(cut)
 
 
+def _parse_line(raw: bytes) -> dict[str, Any] | None:
+    """One JSONL record, or None when the line is damaged (not UTF-8, not JSON, not an object)."""
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _set_aside_damaged_lines(path: Path) -> None:
+    if not path.is_file():
+        return
+    lines = path.read_bytes().splitlines(keepends=True)
+    damaged = [raw for raw in lines if raw.strip() and _parse_line(raw) is None]
+    if not damaged:
+        return
+    with path.with_name(path.name + ".damaged").open("ab") as fh:
+        fh.writelines(damaged)
+    kept = [raw for raw in lines if raw.strip() and _parse_line(raw) is not None]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.writelines(kept)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSONL file; damaged lines (a torn final line from a killed run, bytes that are
+    not UTF-8, anything but a JSON object) are skipped. `check_jsonl` reports them instead."""
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.strip():
                 continue
-            try:
-                yield json.loads(line)
-            except ValueError:
-                continue  # a torn final line from a killed run
+            record = _parse_line(raw)
+            if record is not None:
+                yield record
+
+
+def rerun_hint(run_dir: Path) -> str:
+    """How to rewrite a run directory's files: resume the run (lower case, to follow other advice)."""
+    return f"re-run `basesel baseline` with the same flags and --out {run_dir}: it resumes, keeping every finished response and verdict."
+
+
+def check_jsonl(path: Path, what: str, keys: Iterable[str] = (), *, hint: str | None = None) -> int:
+    """Raise a ConfigError naming `path:line` for the first damaged record; returns the number of records.
+
+    A torn final line (no newline: a run killed mid-write) is tolerated, as `read_jsonl` skips it and a
+    resumed run drops it. Keys listed in `keys` must be present in every record."""
+    if not path.exists():
+        return 0
+    keys = tuple(keys)
+    try:
+        lines = path.read_bytes().splitlines(keepends=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    count = 0
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        torn = lineno == len(lines) and not raw.endswith(b"\n")
+        record = _parse_line(raw)
+        if record is None:
+            if torn:
+                continue
+            raise ConfigError(
+                f"{what} is damaged: line {lineno} is not a complete JSON record",
+                where=f"{path}:{lineno}",
+                hint=hint or f"R{rerun_hint(path.parent)[1:]} It moves damaged lines to {path.name}.damaged and redoes those samples.",
+            )
+        missing = [k for k in keys if k not in record]
+        if missing:
+            raise ConfigError(
+                f"{what} line {lineno} is not a basesel record (no {', '.join(repr(k) for k in missing)})",
+                where=f"{path}:{lineno}",
+                hint=f"Delete that line (it was not written by `basesel baseline`), then {rerun_hint(path.parent)}",
+            )
+        count += 1
+    return count
+
+
+def read_json(path: Path, what: str, *, hint: str | None = None) -> Any:
+    """json.loads of a file, with ConfigErrors that name the file: unreadable, not UTF-8, not valid JSON
+    (a damaged or cut-short file)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}", hint=hint) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is damaged: it is not UTF-8 text (bad byte at offset {exc.start})", hint=hint or "Save it as UTF-8.") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what} {path} is damaged or cut short: not valid JSON ({exc})", hint=hint) from exc

@@ -27,7 +27,12 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a basesel run directory (no manifest.json)", hint="Pass a directory written by `basesel baseline` (see runs/).")
-    return json.loads(path.read_text(encoding="utf-8"))
+    from .files import read_json, rerun_hint
+
+    manifest = read_json(path, "run manifest", hint=f"Delete {path}, then {rerun_hint(run_dir)} It rewrites the manifest.")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+        raise ConfigError(f"{path} is not a basesel run manifest (no config)", hint=f"Delete it, then {rerun_hint(run_dir)}")
+    return manifest
 
 
 def _quote(text: str) -> str:
@@ -195,6 +200,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         warnings.append(line)
 
     from .calibrate import KAPPA_THRESHOLD, find_calibration
+    from .files import read_json, rerun_hint
 
     calibration, calibration_note = find_calibration(run_dir, judge, manifest["rubric"])
     if calibration and calibration["kappa"] is not None and calibration["kappa"] < KAPPA_THRESHOLD:
@@ -204,7 +210,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         )
 
     growth_path = run_dir / "growth.json"
-    growth = json.loads(growth_path.read_text(encoding="utf-8")) if growth_path.is_file() else None
+    growth = read_json(growth_path, "sample growth log", hint=f"Delete {growth_path}, or {rerun_hint(run_dir)}") if growth_path.is_file() else None
 
     return {
         "run_dir": str(run_dir),

@@ -27,9 +27,13 @@ def load_scenarios(path: Path) -> list[Scenario]:
     """JSONL: the user message under input/message/prompt/text, optional id (else the line number),
     every other field kept as a tag."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark (Windows editors) is dropped
     except OSError as exc:
         raise ConfigError(f"cannot read scenarios file {path}: {exc.strerror}", hint="Pass an existing JSONL file to --scenarios.") from exc
+    except UnicodeDecodeError as exc:
+        from ..yamlio import not_utf8
+
+        raise not_utf8(path, exc) from exc
     scenarios: list[Scenario] = []
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
