@@ -169,7 +169,7 @@ def test_extraction_handles_continuations_pipes_comments_and_inline_code(tmp_pat
 def test_walkthrough_markers_parse_and_cover_the_method():
     marked = [b for path in skill_docs() for b in code_blocks(path) if b.marker]
     names = [b.marker.name for b in marked if b.path.name == "SKILL.md"]
-    assert names == ["models", "init", "research", "scenarios", "baseline", "report"]
+    assert names == ["models", "init", "research", "scenarios", "calibrate", "baseline", "until-decisive", "report"]
     assert [b.marker.name for b in marked if b.path.name == "finetune-benchmark.md"] == ["system-prompt", "finetuned", "compare"]
     baseline = next(b for b in marked if b.marker.name == "baseline")
     assert set(baseline.marker.exit) == {0, 3, 4, 5}

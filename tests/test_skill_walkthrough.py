@@ -43,7 +43,9 @@ N = os.environ.get("BASESEL_WALKTHROUGH_N", "8")
 MAX_TOKENS = os.environ.get("BASESEL_WALKTHROUGH_MAX_TOKENS", "48")
 COMMAND_TIMEOUT = 1800  # one command; the embedded judge slows down badly when other processes share the CPU
 
-REPLACE = {"--model": MODEL, "-m": MODEL, "--judge": JUDGE, "--generator": MODEL, "-g": MODEL, "-n": N, "--n": N, "--max-tokens": MAX_TOKENS}
+SMALL_LABELS = "labels-small.jsonl"  # the first lines of the labelled set: calibration on the embedded judge, quickly
+REPLACE = {"--model": MODEL, "-m": MODEL, "--judge": JUDGE, "--generator": MODEL, "-g": MODEL, "-n": N, "--n": N, "--max-tokens": MAX_TOKENS, "--labels": SMALL_LABELS,
+           "--max": N}  # --until-decisive capped at the sample it starts from: the run it resumes keeps its scenarios
 DROP = {"--base-url", "--judge-base-url"}
 INPUT_FILES = {"--rubric", "-r", "--taxonomy", "-t", "--scenarios", "-s", "--system-prompt"}
 
@@ -128,11 +130,14 @@ def test_agent_walkthrough_of_the_skill(tmp_path):
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     log: list[str] = []
     blocks = walkthrough_blocks()
-    assert [b.marker.name for b in blocks][:6] == ["models", "init", "research", "scenarios", "baseline", "report"]
+    assert [b.marker.name for b in blocks][:8] == ["models", "init", "research", "scenarios", "calibrate", "baseline", "until-decisive", "report"]
 
     outputs: dict[str, dict] = {}
     for block in blocks:
         marker = block.marker
+        if marker.name == "calibrate":  # `init` copied the labelled set; calibrate on its first lines only
+            labels = (project / "rubrics" / "labels" / "support-labels.jsonl").read_text(encoding="utf-8").splitlines()
+            (project / SMALL_LABELS).write_text("\n".join(labels[:2]) + "\n", encoding="utf-8")
         proc = run_block(block, project, env, log)
         if marker.reads:
             try:
