@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from conftest import BASESEL, cli_env
 from fakes import FakeAnthropic
 
@@ -98,3 +100,43 @@ def test_missing_anthropic_sdk_names_the_extra(monkeypatch):
     with pytest.raises(MissingDependencyError) as err:
         create_model("anthropic/claude-x")
     assert "pip install 'basesel[anthropic]'" in err.value.hint
+
+
+def test_think_option_overrides_the_run_wide_setting_for_this_model(monkeypatch):
+    import asyncio
+
+    from basesel.models import GenerationParams, Message, create_model
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    with FakeAnthropic(thinking=True) as server:
+        off_model = create_model("anthropic/claude-sonnet-4-5", base_url=server.url, options={"think": False})
+        on_model = create_model("anthropic/claude-sonnet-4-5", base_url=server.url, options={"think": "true"})
+
+        async def go():
+            try:
+                msgs = [Message("user", "I was billed twice")]
+                await off_model.generate(msgs, GenerationParams(max_tokens=4096, think=True))  # --think, -o think=false
+                await on_model.generate(msgs, GenerationParams(max_tokens=4096, think=None))
+            finally:
+                await off_model.aclose()
+                await on_model.aclose()
+
+        asyncio.run(go())
+        bodies = [b for r, b in server.requests if r.startswith("POST /v1/messages")]
+    assert bodies[0]["thinking"] == {"type": "disabled"}
+    assert bodies[1]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert off_model.identity.think is False and on_model.identity.think is True
+
+
+@pytest.mark.parametrize("options, fragment", [({"timeout": "abc"}, "timeout='abc'"), ({"think": "sometimes"}, "think='sometimes'")])
+def test_bad_option_values_are_config_errors(monkeypatch, options, fragment):
+    from basesel.errors import ConfigError
+    from basesel.models import create_model
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    with pytest.raises(ConfigError) as err:
+        create_model("anthropic/claude-x", options=options)
+    assert fragment in err.value.message and "anthropic/claude-x" in err.value.message and err.value.hint
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://[::1")
+    with pytest.raises(ConfigError, match="ANTHROPIC_BASE_URL"):
+        create_model("anthropic/claude-x")

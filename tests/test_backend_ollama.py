@@ -135,3 +135,32 @@ def test_transient_errors_retried_and_unreadable_verdict_retried(tmp_path, scena
         proc = run_cli(baseline(server, scenarios, "--concurrency", "1"), tmp_path)
     summary = json.loads(proc.stdout)
     assert summary["counts"]["errored"] == 0 and summary["counts"]["scored"] == 4 and summary["counts"]["unscored"] == 0
+
+
+def test_think_option_per_model_overrides_the_run_wide_setting(tmp_path, scenarios):
+    """-o think=false for the candidate, --judge-option think=true for the judge, over --no-think; and a
+    per-model setting keys the cache apart (an answer given with thinking is not reused without it)."""
+    def chat_thinks(server, start):
+        calls = [b for r, b in server.requests if r == "POST /api/chat"][start:]
+        return [b.get("think") for b in calls if "format" not in b], [b.get("think") for b in calls if "format" in b]
+
+    with FakeOllama(thinking=True) as server:
+        plain = run_cli(baseline(server, scenarios), tmp_path)
+        assert chat_thinks(server, 0) == ([None] * 4, [None] * 4)
+        off = run_cli(baseline(server, scenarios, "-o", "think=false", "--out", "run-off"), tmp_path)
+        assert chat_thinks(server, 8) == ([False] * 4, [])  # not the cached answers of the first run; the judge's verdicts are
+        mixed = run_cli(baseline(server, scenarios, "--no-think", "--judge-option", "think=true", "--out", "run-mixed", "--no-cache"), tmp_path)
+        assert chat_thinks(server, 12) == ([False] * 4, [True] * 4)
+    assert {plain.returncode, off.returncode, mixed.returncode} <= {0, 5}, off.stderr + mixed.stderr
+    off_responses = [json.loads(line) for line in (tmp_path / "run-off" / "responses.jsonl").read_text().splitlines()]
+    assert all(r["usage"]["thinking_tokens"] == 0 and not r["cached"] for r in off_responses)
+    manifest = json.loads((tmp_path / "run-off" / "manifest.json").read_text())
+    assert manifest["candidate"]["think"] is False and "think" not in manifest["judge"]
+
+
+def test_bad_think_option_is_a_clear_error(tmp_path, scenarios):
+    with FakeOllama() as server:
+        proc = run_cli(baseline(server, scenarios, "-o", "think=maybe"), tmp_path)
+        assert server.count("POST /api/chat") == 0
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert "think='maybe'" in proc.stderr and "-o think=false" in proc.stderr

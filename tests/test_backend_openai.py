@@ -170,3 +170,32 @@ def test_a_busy_server_passes_the_preflight(tmp_path):
         result = asyncio.run(go())
         assert server.count("GET /v1/models") == 1 and len(chat_bodies(server)) == 1
     assert result.ok and result.completion.text
+
+
+def test_think_option_overrides_the_run_wide_setting_for_this_model():
+    with FakeOpenAI() as server:
+        model = create_model("vllm/Qwen/Qwen3-8B", base_url=f"{server.url}/v1", options={"think": False})
+        generate_all(model, GenerationParams(think=True), GenerationParams(think=None))
+        forced, default = chat_bodies(server)
+    assert forced["chat_template_kwargs"] == default["chat_template_kwargs"] == {"enable_thinking": False}
+    assert model.identity.think is False and model.identity.cache_identity()["think"] is False
+
+
+@pytest.mark.parametrize("options, fragment", [({"timeout": "abc"}, "timeout='abc'"), ({"timeout": -1}, "above zero"),
+                                               ({"think": "perhaps"}, "think='perhaps'"), ({"base_url": "http://127.0.0.1:abc/v1"}, "-o base_url=")])
+def test_bad_option_values_are_config_errors(options, fragment):
+    from basesel.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        create_model("openai/local", base_url=None if "base_url" in options else "http://127.0.0.1:9/v1", options=options)
+    assert fragment in err.value.message and err.value.hint
+
+
+def test_bad_openai_base_url_env_is_a_config_error(monkeypatch):
+    from basesel.errors import ConfigError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://u:secretpw@[::1/v1")
+    with pytest.raises(ConfigError, match="OPENAI_BASE_URL") as err:
+        create_model("openai/gpt-4o-mini")
+    assert "secretpw" not in str(err.value)

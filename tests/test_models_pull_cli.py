@@ -30,7 +30,34 @@ def test_pull_streams_progress_then_verifies(tmp_path):
         proc = run_cli(["pull", "qwen3:8b", "--base-url", server.url], tmp_path)
         assert server.count("POST /api/pull") == 1 and server.count("POST /api/chat") == 1
     assert proc.returncode == 0, proc.stderr
-    assert "verified: qwen3:8b answered" in proc.stderr
+    assert "verified: ollama/qwen3:8b answered" in proc.stderr and "basesel baseline --model ollama/qwen3:8b" in proc.stderr
+
+
+def test_pull_namespaced_ollama_tag_verifies_it_as_an_ollama_model(tmp_path):
+    """someuser/mymodel is an Ollama namespace, not provider/model: verified and suggested as ollama/..."""
+    with FakeOllama(pulled=()) as server:
+        proc = run_cli(["pull", "someuser/mymodel", "--base-url", server.url], tmp_path)
+        assert server.count("POST /api/pull") == 1 and server.count("POST /api/chat") == 1
+    assert proc.returncode == 0, proc.stderr
+    assert "verified: ollama/someuser/mymodel answered" in proc.stderr
+    assert "basesel baseline --model ollama/someuser/mymodel" in proc.stderr and "unknown provider" not in proc.stderr
+
+
+@pytest.mark.parametrize("model, fragment", [("", "no model to pull"), ("  ", "no model to pull"), ("ollama/", "no model to pull"),
+                                             ("openai/gpt-4o-mini", "openai models are not pulled"), ("hf/", "no Hugging Face repo")])
+def test_pull_without_a_pullable_name_is_a_clear_error(tmp_path, model, fragment):
+    with FakeOllama(pulled=()) as server:
+        proc = run_cli(["pull", model, "--base-url", server.url, "--file", "x.gguf"], tmp_path)
+        assert server.count("POST") == 0  # nothing sent
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert fragment in proc.stderr and "basesel pull" in proc.stderr
+
+
+def test_bad_base_url_for_pull_and_models_is_a_clear_error(tmp_path):
+    for args in (["pull", "qwen3:8b", "--base-url", "http://[::1"], ["models", "--base-url", "http://[::1/v1"]):
+        proc = run_cli(args, tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+        assert "invalid base URL 'http://[::1" in proc.stderr and "--base-url" in proc.stderr
 
 
 def test_pull_with_ollama_down_names_host(tmp_path):

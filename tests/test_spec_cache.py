@@ -115,3 +115,48 @@ def test_system_prompt_from_file_flag_or_taxonomy_is_the_same_text(tmp_path):
     from_flag = prepare(RunConfig(model="embedded", rubric=rubric, taxonomy=taxonomy, n=6, system_prompt=from_taxonomy + "\n")).system_prompt
     assert from_taxonomy and from_taxonomy == from_file == from_flag
     assert not from_taxonomy.endswith(("\n", " "))
+
+
+def test_split_thinking_without_an_opening_tag():
+    """Qwen3/R1 chat templates put `<think>` in the prompt: the reply starts inside the block."""
+    assert split_thinking("The user was billed twice.\n</think>\n\nSorry about that!") == ("Sorry about that!", "The user was billed twice.\n</think>")
+    assert split_thinking("Plan.</think>Answer <think>more</think> end") == ("Answer  end", "Plan.</think><think>more</think>")
+    assert split_thinking("<think>a</think>B</think>C") == ("B</think>C", "<think>a</think>")  # an opened block first: as before
+    assert split_thinking("No thinking here.") == ("No thinking here.", "")
+
+
+def test_per_model_thinking_is_part_of_the_cache_key():
+    msgs, params = [Message("user", "hi")], GenerationParams()
+    plain = cache_key(ModelIdentity("ollama", "m", "http://h", "d"), msgs, params, None, 0)
+    assert plain == cache_key(ModelIdentity("ollama", "m", "http://h", "d", think=None), msgs, params, None, 0)  # old keys still hit
+    assert plain != cache_key(ModelIdentity("ollama", "m", "http://h", "d", think=False), msgs, params, None, 0)
+    assert ModelIdentity("ollama", "m", think=False).to_dict()["think"] is False and "think" not in ModelIdentity("ollama", "m").to_dict()
+
+
+def test_numeric_and_boolean_options_are_checked():
+    from basesel.models.base import bool_option, number_option
+
+    assert number_option({"timeout": 60}, "timeout", 300.0) == 60.0 and number_option({}, "timeout", 300.0) == 300.0
+    assert number_option({"n_ctx": "8192"}, "n_ctx", 4096, kind=int) == 8192  # options given from Python may be strings
+    for bad in ("abc", True, 0, -5):
+        with pytest.raises(ConfigError, match="timeout") as err:
+            number_option({"timeout": bad}, "timeout", 300.0, model="ollama/qwen3:8b")
+        assert "ollama/qwen3:8b" in err.value.message and "-o timeout=" in err.value.hint
+    with pytest.raises(ConfigError, match="whole number"):
+        number_option({"n_ctx": 81.5}, "n_ctx", 4096, kind=int)
+    assert bool_option({"think": False}, "think") is False and bool_option({}, "think") is None and bool_option({"pull": "yes"}, "pull") is True
+    with pytest.raises(ConfigError, match="think") as err:
+        bool_option({"think": "maybe"}, "think", model="openai/x")
+    assert "true or false" in err.value.hint
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:abc", "http://127.0.0.1:99999/v1", "ftp://127.0.0.1/v1", "http://", "http://user:pw@[::1/v1"])
+def test_invalid_base_url_is_a_config_error(url):
+    with pytest.raises(ConfigError, match="base URL") as err:
+        parse_spec("openai/x", url)
+    assert "http://" in err.value.hint and "pw" not in err.value.message
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8080/v1", "https://api.example.com/v1", "127.0.0.1:11434", "localhost", "[::1]"])
+def test_valid_base_urls_pass(url):
+    assert parse_spec("qwen3:8b", url).base_url == url

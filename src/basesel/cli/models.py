@@ -16,9 +16,12 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
 ) -> None:
     """List the model providers: SDK installed, server reachable, API key present (never printed)."""
+    from ..models.spec import check_base_url
     from ..models.status import provider_status
     from .common import print_json, stdout_console
 
+    if base_url is not None:
+        check_base_url(base_url, " in --base-url")
     rows = provider_status(base_url)
     if as_json:
         print_json(rows)

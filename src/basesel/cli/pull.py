@@ -31,14 +31,36 @@ def pull(
     from .common import stderr_console
 
     console = stderr_console()
+    model = model.strip()
     if model.startswith("hf/"):
         spec = _pull_hf(model[3:], file, dest, console)
     else:
-        spec = asyncio.run(_pull_ollama(model.removeprefix("ollama/"), base_url, console))
+        tag = _ollama_tag(model, base_url)
+        # `ollama/` in front: a namespaced tag (someuser/mymodel) must not be read as provider/model afterwards
+        spec = f"ollama/{asyncio.run(_pull_ollama(tag, base_url, console))}"
     if verify:
         reply = asyncio.run(_verify(spec, base_url if not model.startswith("hf/") else None))
         console.print(escape(f"verified: {spec} answered {reply!r}"))
     console.print(escape(f"use it with: basesel baseline --model {spec} ..."))
+
+
+def _ollama_tag(model: str, base_url: str | None) -> str:
+    """The Ollama tag to pull, checked before anything is sent (an empty tag used to reach the SDK's validation)."""
+    from ..errors import ConfigError
+    from ..models.spec import PROVIDERS, check_base_url
+
+    if base_url is not None:
+        check_base_url(base_url, " in --base-url")
+    tag = model.removeprefix("ollama/").strip()
+    if not tag:
+        raise ConfigError(f"no model to pull (got '{model}')", hint="Name an Ollama tag (basesel pull qwen3:8b) or a GGUF on Hugging Face (basesel pull hf/<owner>/<repo> --file <name.gguf>).")
+    provider = tag.partition("/")[0].lower()
+    if "/" in tag and provider in PROVIDERS and not model.startswith("ollama/"):  # ollama/<ns>/<model> is explicit
+        raise ConfigError(
+            f"`basesel pull` cannot fetch '{model}': {provider} models are not pulled",
+            hint="Pull an Ollama tag (basesel pull qwen3:8b, or ollama/<namespace>/<model>) or a GGUF (basesel pull hf/<owner>/<repo> --file <name.gguf>); API models need no download.",
+        )
+    return tag
 
 
 async def _pull_ollama(model: str, base_url: str | None, console) -> str:
@@ -46,11 +68,12 @@ async def _pull_ollama(model: str, base_url: str | None, console) -> str:
 
     from ..errors import require
     from ..models.ollama import not_running, ollama_host, pull_model
+    from ..models.spec import redact_url
 
     ollama = require("ollama", "ollama", "Pulling Ollama models")
     host = ollama_host(base_url)
     client = ollama.AsyncClient(host=host)
-    console.print(escape(f"pulling {model} from the Ollama server at {host}"))
+    console.print(escape(f"pulling {model} from the Ollama server at {redact_url(host)}"))  # never user:password@
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, console=console) as progress:
@@ -78,6 +101,8 @@ def _pull_hf(repo: str, file: str | None, dest: Path, console) -> str:
     from ..errors import ConfigError
     from ..models.hf import download_gguf
 
+    if not repo.strip("/ "):
+        raise ConfigError("no Hugging Face repo to pull from (got 'hf/')", hint="Example: basesel pull hf/Qwen/Qwen3-8B-GGUF --file Qwen3-8B-Q4_K_M.gguf")
     if not file:
         raise ConfigError("pulling from Hugging Face needs --file <name.gguf>", hint="Example: basesel pull hf/Qwen/Qwen3-8B-GGUF --file Qwen3-8B-Q4_K_M.gguf")
     console.print(escape(f"downloading {file} from {repo} into {dest}/"))

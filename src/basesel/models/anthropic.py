@@ -9,9 +9,10 @@ import time
 from typing import Any
 
 from ..errors import ConfigError, ModelError, TransientModelError, require, require_installed
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, is_connect_timeout, retry_after_seconds, rough_token_count
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count
+from .base import with_model_think
 from .pricing import cost_usd
-from .spec import ModelSpec, is_local_url, redact_url
+from .spec import ModelSpec, check_base_url, is_local_url, redact_url
 
 VERDICT_TOOL = "record_verdicts"
 
@@ -23,6 +24,8 @@ class AnthropicModel:
         require_installed("anthropic", "anthropic", "The Anthropic backend")
         self.model_name = spec.name
         self.base_url = spec.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None  # the SDK would use it anyway: record it
+        if self.base_url and not spec.base_url:  # --base-url was checked when the spec was parsed
+            check_base_url(self.base_url, " in ANTHROPIC_BASE_URL")
         key = os.environ.get("ANTHROPIC_API_KEY")
         if not key:
             if self.base_url and is_local_url(self.base_url):
@@ -30,10 +33,11 @@ class AnthropicModel:
             else:
                 raise ConfigError("ANTHROPIC_API_KEY is not set", hint="Export ANTHROPIC_API_KEY (or put it in a .env file in this directory).")
         self._api_key = key
-        self._timeout = float(options.get("timeout", 120))
+        self._timeout = number_option(options, "timeout", 120.0, model=str(spec))
         self._client: Any = None
         self._sdk: Any = None
-        self.identity = ModelIdentity(provider="anthropic", name=spec.name, endpoint=redact_url(self.base_url) or "https://api.anthropic.com")
+        self.identity = ModelIdentity(provider="anthropic", name=spec.name, endpoint=redact_url(self.base_url) or "https://api.anthropic.com",
+                                      think=bool_option(options, "think", model=str(spec)))  # -o think=false: this model only
 
     @property
     def sdk(self) -> Any:
@@ -45,6 +49,7 @@ class AnthropicModel:
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
         anthropic = self.sdk
+        params = with_model_think(params, self.identity.think)
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         # No temperature/top_p/seed: the Messages API of the current SDK (2.x) no longer takes sampling
         # parameters, so Anthropic runs use the model's own sampling (recorded in the docs).

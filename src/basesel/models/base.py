@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..errors import ConfigError
 
 Role = Literal["system", "user", "assistant"]
 
@@ -89,16 +91,23 @@ class ModelIdentity:
     endpoint: str | None = None  # base URL or file path; calls sharing it share a concurrency limit
     digest: str | None = None  # GGUF sha256, Ollama digest ...
     facts: dict[str, Any] = field(default_factory=dict)  # parameters, quantization, context, licence ...
+    think: bool | None = None  # this model's own thinking setting (-o think=...), over GenerationParams.think
 
     @property
     def spec(self) -> str:
         return f"{self.provider}/{self.name}"
 
     def cache_identity(self) -> dict[str, Any]:
-        return {"provider": self.provider, "name": self.name, "endpoint": self.endpoint, "digest": self.digest}
+        out = {"provider": self.provider, "name": self.name, "endpoint": self.endpoint, "digest": self.digest}
+        if self.think is not None:  # it changes the answers; left out when unset so existing cache keys still hit
+            out["think"] = self.think
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"provider": self.provider, "name": self.name, "endpoint": self.endpoint, "digest": self.digest, "facts": self.facts}
+        out = {"provider": self.provider, "name": self.name, "endpoint": self.endpoint, "digest": self.digest, "facts": self.facts}
+        if self.think is not None:
+            out["think"] = self.think
+        return out
 
 
 @runtime_checkable
@@ -123,13 +132,61 @@ class ChatModel(Protocol):
 
 
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+_CLOSE = "</think>"
 
 
 def split_thinking(text: str) -> tuple[str, str]:
-    """Split Qwen3-style `<think>...</think>` blocks from the answer. Returns (answer, thinking)."""
-    thinking = "".join(m.group(0) for m in _THINK_RE.finditer(text))
+    """Split Qwen3-style `<think>...</think>` blocks from the answer. Returns (answer, thinking).
+    Qwen3/R1 chat templates often put the opening `<think>` in the prompt, so a reply may start inside the
+    block: text before a first `</think>` with no `<think>` ahead of it is thinking too."""
+    lead = ""
+    close = text.find(_CLOSE)
+    if close != -1 and "<think>" not in text[:close]:
+        lead, text = text[: close + len(_CLOSE)], text[close + len(_CLOSE) :]
+    thinking = lead + "".join(m.group(0) for m in _THINK_RE.finditer(text))
     answer = _THINK_RE.sub("", text).strip()
     return answer, thinking
+
+
+def with_model_think(params: GenerationParams, think: bool | None) -> GenerationParams:
+    """A model's own thinking setting (-o think=...) wins over the run-wide --think/--no-think."""
+    return params if think is None else replace(params, think=think)
+
+
+def _option_hint(key: str, example: Any) -> str:
+    return f"Set it as -o {key}={example} (--judge-option {key}={example} for the judge), or leave it out for the default."
+
+
+def number_option(options: dict[str, Any], key: str, default: float | int, *, kind: type = float, model: str = "") -> Any:
+    """A numeric backend option (timeout, n_ctx ...), checked: a typo is a ConfigError naming the option,
+    not a ValueError deep in a backend. Must be above zero."""
+    raw = options.get(key, default)
+    what = "a whole number" if kind is int else "a number"
+    owner = f" for {model}" if model else ""
+    try:
+        if isinstance(raw, bool) or (kind is int and isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError(raw)  # True is an int to Python, not to a user; 81.5 tokens is no context size
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {key}={raw!r}{owner} is not {what}", hint=_option_hint(key, default)) from None
+    if value <= 0:
+        raise ConfigError(f"option {key}={raw!r}{owner} must be above zero", hint=_option_hint(key, default))
+    return value
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def bool_option(options: dict[str, Any], key: str, default: bool | None = None, *, model: str = "") -> bool | None:
+    """A true/false backend option (think, pull); `-o pull=no` must not count as true."""
+    raw = options.get(key, default)
+    if raw is None or isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    owner = f" for {model}" if model else ""
+    raise ConfigError(f"option {key}={raw!r}{owner} is not true or false", hint=f"Set it as -o {key}=true or -o {key}=false (--judge-option for the judge); true or false are the values it takes.")
 
 
 def rough_token_count(text: str) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ModelError, require
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, number_option
 from .gguf import embedded_model_path, sha256_of
 from .spec import ModelSpec
 
@@ -114,11 +114,15 @@ def _quant_from(meta: dict, path: Path) -> str | None:
 
 
 def load(path: Path, *, name: str, provider: str, options: dict[str, Any]) -> LlamaCppModel:
-    n_ctx = int(options.get("n_ctx", 4096))
+    n_ctx = number_option(options, "n_ctx", 4096, kind=int, model=f"{provider}/{name}")
+    n_threads = number_option(options, "n_threads", 8, kind=int, model=f"{provider}/{name}") if "n_threads" in options else None
+    # llama-cpp-python cannot switch a chat template's thinking on or off: -o think= is checked, then left to
+    # the model's default (docs/backends.md). The loaded model is shared, so nothing is recorded on it.
+    bool_option(options, "think", model=f"{provider}/{name}")
     key = (str(path.resolve()) if path.exists() else str(path), n_ctx)
     with _LOADED_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = LlamaCppModel(path, name=name, n_ctx=n_ctx, n_threads=options.get("n_threads"), provider=provider)
+            _LOADED[key] = LlamaCppModel(path, name=name, n_ctx=n_ctx, n_threads=n_threads, provider=provider)
         return _LOADED[key]
 
 

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from ..errors import ModelError, TransientModelError, require, require_installed
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, rough_token_count
-from .spec import ModelSpec, redact_url
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, number_option, rough_token_count, with_model_think
+from .spec import ModelSpec, check_base_url, redact_url
 
 DEFAULT_HOST = "http://localhost:11434"
 
@@ -19,6 +19,7 @@ def ollama_host(base_url: str | None) -> str:
     from urllib.parse import urlsplit
 
     host = (base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).strip()
+    check_base_url(host, "" if base_url else " in OLLAMA_HOST")
     if "://" not in host:
         parts = urlsplit(f"http://{host}")
         if parts.port is None and parts.netloc:
@@ -30,14 +31,14 @@ def ollama_host(base_url: str | None) -> str:
 
 def not_running(host: str) -> ModelError:
     return ModelError(
-        f"cannot reach the Ollama server at {host}",
+        f"cannot reach the Ollama server at {redact_url(host)}",
         hint="Start it with `ollama serve` (or the Ollama app), or point --base-url / OLLAMA_HOST at the right host.",
     )
 
 
 def not_pulled(model: str, host: str) -> ModelError:
     return ModelError(
-        f"model '{model}' is not pulled on the Ollama server at {host}",
+        f"model '{model}' is not pulled on the Ollama server at {redact_url(host)}",
         hint=f"Pull it first: `basesel pull {model}` (or `ollama pull {model}`), or add --pull to `basesel baseline` (`-o pull=true` for one model) to pull it automatically.",
     )
 
@@ -49,12 +50,13 @@ class OllamaModel:
         require_installed("ollama", "ollama", "The Ollama backend")
         self.model_name = spec.name
         self.host = ollama_host(spec.base_url)
-        self._timeout = float(options.get("timeout", 300))
-        self._auto_pull = bool(options.get("pull", False))
+        self._timeout = number_option(options, "timeout", 300.0, model=str(spec))
+        self._auto_pull = bool_option(options, "pull", False, model=str(spec))
+        think = bool_option(options, "think", model=str(spec))  # -o think=false: this model only
         self._options = {k: options[k] for k in ("num_ctx", "num_predict", "top_k", "repeat_penalty") if k in options}
         self._keep_alive = options.get("keep_alive")
         self._client: Any = None
-        self.identity = ModelIdentity(provider="ollama", name=spec.name, endpoint=redact_url(self.host))
+        self.identity = ModelIdentity(provider="ollama", name=spec.name, endpoint=redact_url(self.host), think=think)
 
     @property
     def client(self) -> Any:
@@ -75,7 +77,7 @@ class OllamaModel:
             raise not_running(self.host) from exc
         except ollama.ResponseError as exc:
             if exc.status_code != 404:
-                raise ModelError(f"Ollama at {self.host} refused `show {self.model_name}`: {exc.error}") from exc
+                raise ModelError(f"Ollama at {self.identity.endpoint} refused `show {self.model_name}`: {exc.error}") from exc
             if not self._auto_pull:
                 raise not_pulled(self.model_name, self.host) from exc
             info = None
@@ -99,6 +101,7 @@ class OllamaModel:
         import httpx
         import ollama
 
+        params = with_model_think(params, self.identity.think)
         options: dict[str, Any] = {"temperature": params.temperature, "num_predict": params.max_tokens, **self._options}
         if params.seed is not None:
             options["seed"] = params.seed
@@ -115,17 +118,17 @@ class OllamaModel:
         try:
             resp = await self.client.chat(**kwargs)
         except ConnectionError as exc:
-            raise TransientModelError(f"cannot connect to Ollama at {self.host}") from exc
+            raise TransientModelError(f"cannot connect to Ollama at {self.identity.endpoint}") from exc
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise not_pulled(self.model_name, self.host) from exc
             if exc.status_code == 429 or exc.status_code >= 500:
-                raise TransientModelError(f"Ollama at {self.host} answered {exc.status_code}: {exc.error}") from exc
-            raise ModelError(f"Ollama at {self.host} rejected the request ({exc.status_code}): {exc.error}") from exc
+                raise TransientModelError(f"Ollama at {self.identity.endpoint} answered {exc.status_code}: {exc.error}") from exc
+            raise ModelError(f"Ollama at {self.identity.endpoint} rejected the request ({exc.status_code}): {exc.error}") from exc
         except httpx.TimeoutException as exc:
-            raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for Ollama at {self.host}") from exc
+            raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for Ollama at {self.identity.endpoint}") from exc
         except httpx.TransportError as exc:
-            raise TransientModelError(f"connection to Ollama at {self.host} failed: {type(exc).__name__}") from exc
+            raise TransientModelError(f"connection to Ollama at {self.identity.endpoint} failed: {type(exc).__name__}") from exc
         latency = time.perf_counter() - start
         thinking = getattr(resp.message, "thinking", None) or ""
         text = resp.message.content or ""

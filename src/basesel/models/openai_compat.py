@@ -8,17 +8,19 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ConfigError, ModelError, TransientModelError, require_installed, require
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, is_connect_timeout, retry_after_seconds
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, with_model_think
 from .pricing import cost_usd
-from .spec import ModelSpec, is_local_url, redact_url
+from .spec import ModelSpec, check_base_url, is_local_url, redact_url
 
 
 class OpenAICompatModel:
     def __init__(self, spec: ModelSpec, options: dict[str, Any]):
         require_installed("openai", "openai", f"The {spec.provider} backend")
-        base_url = spec.base_url or options.get("base_url")
-        if base_url is None and spec.provider == "openai":
-            base_url = os.environ.get("OPENAI_BASE_URL") or None  # the SDK would use it anyway: record it
+        base_url = spec.base_url  # --base-url: checked when the spec was parsed
+        if base_url is None and options.get("base_url"):
+            base_url = check_base_url(str(options["base_url"]), " in -o base_url=")
+        if base_url is None and spec.provider == "openai" and os.environ.get("OPENAI_BASE_URL"):
+            base_url = check_base_url(os.environ["OPENAI_BASE_URL"], " in OPENAI_BASE_URL")  # the SDK would use it anyway: record it
         official = spec.provider == "openai" and (base_url is None or urlparse(base_url).hostname == "api.openai.com")
         api_key = os.environ.get("OPENAI_API_KEY") if spec.provider == "openai" else os.environ.get("VLLM_API_KEY")
         if not api_key:
@@ -33,11 +35,15 @@ class OpenAICompatModel:
                 )
         self.model_name = spec.name
         self.base_url = base_url
-        self._timeout = float(options.get("timeout", 120))
+        self._timeout = number_option(options, "timeout", 120.0, model=str(spec))
         self._api_key = api_key
         self._sdk: Any = None  # imported on first use: a fully cached re-run never pays for it
         self._structured = options.get("structured", "json_schema")
-        self._extra_body: dict[str, Any] = dict(options.get("extra_body", {}))
+        extra_body = options.get("extra_body", {})
+        if not isinstance(extra_body, dict):  # -o gives a string; a mapping comes only from Python callers
+            raise ConfigError(f"option extra_body={extra_body!r} for {spec} is not a mapping",
+                              hint="extra_body takes a mapping of extra request fields (create_model(..., options={'extra_body': {...}})); drop -o extra_body.")
+        self._extra_body: dict[str, Any] = dict(extra_body)
         # OpenAI's reasoning models (o-series, gpt-5) refuse `max_tokens` and any non-default temperature;
         # every chat model there takes `max_completion_tokens`. Servers (vLLM, llama.cpp) keep `max_tokens`.
         self._token_param = "max_completion_tokens" if official else "max_tokens"
@@ -49,6 +55,7 @@ class OpenAICompatModel:
             provider=spec.provider,
             name=spec.name,
             endpoint=redact_url(base_url) or "https://api.openai.com/v1",
+            think=bool_option(options, "think", model=str(spec)),  # -o think=false: this model only
         )
 
     @property
@@ -61,6 +68,7 @@ class OpenAICompatModel:
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
         openai = self._openai
+        params = with_model_think(params, self.identity.think)
         sampling = params.sampling_kwargs()
         sampling[self._token_param] = sampling.pop("max_tokens")
         for name in self._unsupported:

@@ -22,7 +22,7 @@ def _table(path: str) -> dict[str, dict[str, float]]:
     hint = "Fix the file (models: {<name>: {input: <USD per 1M>, output: <USD per 1M>}}), or unset BASESEL_PRICING to use the bundled one."
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read the pricing table {path}: {exc}", hint=hint) from exc
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from ..errors import ConfigError
 
@@ -26,6 +27,8 @@ def parse_spec(spec: str, base_url: str | None = None) -> ModelSpec:
     """`ollama/qwen3:8b`, `llamacpp/model.gguf`, `openai/gpt-4o-mini`, `anthropic/...`, `vllm/...`,
     a bare Ollama tag (`qwen3:8b`, the method's usage), a bare `*.gguf` path, or `embedded`."""
     spec = spec.strip()
+    if base_url is not None:
+        check_base_url(base_url, f" for model '{spec}'")
     if not spec:
         raise ConfigError("empty model spec", hint="Use e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
     if spec.lower() in EMBEDDED_ALIASES:
@@ -50,6 +53,27 @@ def parse_spec(spec: str, base_url: str | None = None) -> ModelSpec:
     return ModelSpec("ollama", spec, base_url)
 
 
+def check_base_url(url: str, where: str = "") -> str:
+    """A base URL must parse (an unclosed IPv6 bracket or a port like ':abc' would otherwise surface as a
+    ValueError deep in an SDK). A URL without a scheme (`127.0.0.1:11434`, as OLLAMA_HOST is often set) is
+    read as http://, the way the Ollama backend reads it."""
+    full = url.strip() if "://" in url else f"http://{url.strip()}"
+    try:
+        parts = urlsplit(full)
+        parts.port  # noqa: B018 - raises on a non-numeric or out-of-range port
+        problem = None if parts.scheme.lower() in ("http", "https") else f"scheme '{parts.scheme}' is not http or https"
+        if problem is None and not parts.hostname:
+            problem = "it names no host"
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        raise ConfigError(
+            f"invalid base URL '{redact_url(full)}'{where}: {problem}",
+            hint="Write it as http://host:port/path, e.g. http://127.0.0.1:8000/v1 (an IPv6 host in brackets: http://[::1]:11434).",
+        )
+    return url
+
+
 def is_local_url(url: str | None) -> bool:
     """True for loopback / private hosts, which need no API key."""
     if not url:
@@ -62,9 +86,14 @@ def redact_url(url: str | None) -> str | None:
     """Drop user:password@ and query strings (tokens hide there) before a URL is written anywhere."""
     if not url:
         return url
-    parts = urlparse(url)
+    try:
+        parts = urlparse(url)
+        port = parts.port
+    except ValueError:  # unparseable (an unclosed IPv6 bracket, a port like ':abc'): cut user:password@ and the query by hand
+        return re.sub(r"\?.*$", "", re.sub(r"^((?:[A-Za-z][\w+.-]*:)?//)?[^/@]*@", r"\1", url))
     if not parts.username and not parts.password and not parts.query:
         return url
     host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+    netloc = f"{host}:{port}" if port else host
     return parts._replace(netloc=netloc, query="").geturl()

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import BaseselError, MissingDependencyError, ModelError, require
-from .base import ChatModel, Completion, GenerationParams, Message, ModelIdentity, Usage
+from ..errors import BaseselError, ConfigError, MissingDependencyError, ModelError, require
+from .base import ChatModel, Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, number_option, with_model_think
 from .spec import ModelSpec
 
 ENGINE_OPTIONS = ("max_model_len", "gpu_memory_utilization", "tensor_parallel_size", "dtype", "max_lora_rank", "enforce_eager")
@@ -96,9 +96,11 @@ class VllmEngineModel:
                 hint="Drop --option engine=offline to use a vLLM server (`vllm serve <model>`), or run on a GPU machine.",
             )
         lora = options.get("lora")
+        max_batch = number_option(options, "max_batch", 64, kind=int, model=str(spec))  # checked before the slow load
+        think = bool_option(options, "think", model=str(spec))  # -o think=false: this model only
         engine_kwargs = {k: options[k] for k in ENGINE_OPTIONS if k in options}
         try:
-            self._llm = vllm.LLM(model=spec.name, enable_lora=bool(lora), seed=int(options.get("seed", 0)), **engine_kwargs)
+            self._llm = vllm.LLM(model=spec.name, enable_lora=bool(lora), seed=_seed(options, spec), **engine_kwargs)
         except Exception as exc:  # noqa: BLE001 - vLLM raises many types while loading (HF, CUDA, config)
             raise ModelError(
                 f"vLLM could not load '{spec.name}': {type(exc).__name__}: {str(exc)[:300]}",
@@ -109,12 +111,13 @@ class VllmEngineModel:
             from vllm.lora.request import LoRARequest
 
             self._lora = LoRARequest("adapter", 1, str(lora))
-        self._batcher = MicroBatcher(self._run_batch, max_batch=int(options.get("max_batch", 64)))
+        self._batcher = MicroBatcher(self._run_batch, max_batch=max_batch)
         self.identity = ModelIdentity(
             provider="vllm",
             name=spec.name,
             endpoint="in-process",
             facts={k: v for k, v in {"engine": "vllm offline", "lora": str(lora) if lora else None, **engine_kwargs}.items() if v is not None},
+            think=think,
         )
 
     @staticmethod
@@ -166,10 +169,23 @@ class VllmEngineModel:
         return results  # type: ignore[return-value]
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
+        params = with_model_think(params, self.identity.think)  # before batching: calls group by thinking setting
         return await self._batcher.submit(_Request([m.to_dict() for m in messages], params, json_schema))
 
     async def aclose(self) -> None:
         self._batcher.close()
+
+
+def _seed(options: dict[str, Any], spec: ModelSpec) -> int:
+    """-o seed= (0 by default); zero is a valid seed, so it is not read as a positive number option."""
+    raw = options.get("seed", 0)
+    try:
+        if isinstance(raw, bool):
+            raise ValueError(raw)
+        return int(str(raw))
+    except ValueError:
+        pass
+    raise ConfigError(f"option seed={raw!r} for {spec} is not a whole number", hint="Set it as -o seed=0 (any whole number), or leave it out.")
 
 
 def create(spec: ModelSpec, options: dict[str, Any]) -> ChatModel:
@@ -177,8 +193,6 @@ def create(spec: ModelSpec, options: dict[str, Any]) -> ChatModel:
     if engine == "offline":
         return VllmEngineModel(spec, options)
     if engine != "server":
-        from ..errors import ConfigError
-
         raise ConfigError(f"unknown vLLM engine '{engine}'", hint="Use -o engine=server (default, a `vllm serve` endpoint) or -o engine=offline (in-process).")
     from .openai_compat import OpenAICompatModel
 
