@@ -80,6 +80,9 @@ class FakeServer:
                     return None
                 if fault == "500":
                     return self.send_json(500, {"error": {"type": "api_error", "message": "boom"}})
+                if fault == "400-context":  # this one request is too long for the model
+                    return self.send_json(400, {"error": {"type": "invalid_request_error", "code": "context_length_exceeded",
+                                                          "message": "This model's maximum context length is 4096 tokens. However, your messages resulted in 9000 tokens."}})
                 if fault == "slow":
                     time.sleep(outer.slow_s)
                 if fault == "drop":

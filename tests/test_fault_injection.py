@@ -133,3 +133,24 @@ def test_a_judge_server_that_keeps_failing_leaves_the_verdict_unscored_then_retr
     fixed = json.loads(again.stdout)
     assert fixed["counts"]["unscored"] == 0 and fixed["counts"]["scored"] == N, again.stderr
     assert not any("kept failing" in w for w in fixed["warnings"])
+
+
+def test_a_request_the_server_refuses_errors_that_sample_only_and_the_run_goes_on(tmp_path):
+    with FakeOpenAI() as server:
+        server.targeted = {"Order 2 never": ["400-context"]}  # q2's answer: too long for the model, once
+        proc = run(tmp_path, server)
+        calls = server.count("POST /v1/chat/completions")
+    summary = json.loads(proc.stdout)
+    assert proc.returncode != 1 and summary["counts"]["errored"] == 1 and summary["counts"]["scored"] == N - 1, proc.stderr
+    assert calls == 2 * N - 1  # refused once, never retried: retrying the same request cannot help
+    errored = [r for r in lines(tmp_path / "run" / "responses.jsonl") if "error" in r]
+    assert errored[0]["scenario_id"] == "q2" and "maximum context length" in errored[0]["error"]
+    assert any("Most common error (1x)" in w and "maximum context length" in w for w in summary["warnings"])
+
+
+def test_a_server_that_refuses_every_request_stops_the_run_with_its_message(tmp_path):
+    with FakeOpenAI() as server:
+        server.faults = ["400-context"] * 20
+        proc = run(tmp_path, server)
+    assert proc.returncode == 1 and "maximum context length" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(lines(tmp_path / "run" / "responses.jsonl")) >= 1  # what was recorded stays on disk

@@ -57,6 +57,11 @@ class ModelError(BaseselError):
     """A model backend failed in a way retrying will not fix."""
 
 
+class RequestRejected(ModelError):
+    """The server refused this one request (e.g. a prompt longer than the context window). Retrying it
+    will not help, but other requests may succeed: the sample is recorded as errored and the run goes on."""
+
+
 class TransientModelError(Exception):
     """A model call failed in a way that may succeed if retried (429, 5xx, timeout, dropped connection)."""
 

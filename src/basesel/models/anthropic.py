@@ -8,7 +8,7 @@ import os
 import time
 from typing import Any
 
-from ..errors import ConfigError, ModelError, TransientModelError, require, require_installed
+from ..errors import ConfigError, ModelError, RequestRejected, TransientModelError, require, require_installed
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count
 from .base import with_model_think
 from .pricing import cost_usd
@@ -78,7 +78,7 @@ class AnthropicModel:
                 raise ModelError(f"{self.identity.endpoint} refused the API key ({exc.status_code})", hint="Check ANTHROPIC_API_KEY (in the environment or ./.env).") from exc
             if exc.status_code == 404:
                 raise ModelError(f"model '{self.model_name}' not found at {self.identity.endpoint}", hint="Check the model id (e.g. claude-3-5-haiku-latest).") from exc
-            raise ModelError(f"{self.identity.endpoint} rejected the request ({exc.status_code}): {exc.message[:300]}") from exc
+            raise RequestRejected(f"{self.identity.endpoint} rejected the request ({exc.status_code}): {exc.message[:300]}") from exc
         except anthropic.APITimeoutError as exc:
             raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for {self.identity.endpoint}") from exc
         except anthropic.APIConnectionError as exc:

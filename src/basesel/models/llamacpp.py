@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ModelError, require
+from ..errors import ConfigError, ModelError, RequestRejected, require
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, number_option
 from .gguf import embedded_model_path, sha256_of
 from .spec import ModelSpec
@@ -78,7 +78,7 @@ class LlamaCppModel:
             try:
                 out = self._llm.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. prompt longer than the context window
-                raise ModelError(f"llama.cpp rejected the request: {exc}", hint="Raise n_ctx (--option n_ctx=8192) or shorten the input.") from exc
+                raise RequestRejected(f"llama.cpp rejected the request: {exc}", hint="Raise n_ctx (--option n_ctx=8192) or shorten the input.") from exc
             latency = time.perf_counter() - start
         choice = out["choices"][0]
         usage = out.get("usage") or {}

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any
 
-from ..errors import ModelError, TransientModelError, require, require_installed
+from ..errors import ModelError, RequestRejected, TransientModelError, require, require_installed
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, number_option, rough_token_count, with_model_think
 from .spec import ModelSpec, check_base_url, redact_url
 
@@ -124,7 +124,7 @@ class OllamaModel:
                 raise not_pulled(self.model_name, self.host) from exc
             if exc.status_code == 429 or exc.status_code >= 500:
                 raise TransientModelError(f"Ollama at {self.identity.endpoint} answered {exc.status_code}: {exc.error}") from exc
-            raise ModelError(f"Ollama at {self.identity.endpoint} rejected the request ({exc.status_code}): {exc.error}") from exc
+            raise RequestRejected(f"Ollama at {self.identity.endpoint} rejected the request ({exc.status_code}): {exc.error}") from exc
         except httpx.TimeoutException as exc:
             raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for Ollama at {self.identity.endpoint}") from exc
         except httpx.TransportError as exc:

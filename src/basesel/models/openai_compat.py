@@ -7,7 +7,7 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import ConfigError, ModelError, TransientModelError, require_installed, require
+from ..errors import ConfigError, ModelError, RequestRejected, TransientModelError, require, require_installed
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, with_model_think
 from .pricing import cost_usd
 from .spec import ModelSpec, check_base_url, is_local_url, redact_url
@@ -108,7 +108,7 @@ class OpenAICompatModel:
                 ) from exc
             if exc.status_code == 404:
                 raise ModelError(f"model '{self.model_name}' not found at {self.identity.endpoint}", hint="Check the model name the server serves (GET /v1/models).") from exc
-            raise ModelError(f"{self.identity.endpoint} rejected the request ({exc.status_code}): {_short(exc.message)}") from exc
+            raise RequestRejected(f"{self.identity.endpoint} rejected the request ({exc.status_code}): {_short(exc.message)}") from exc
         except openai.APITimeoutError as exc:
             raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for {self.identity.endpoint}") from exc
         except openai.APIConnectionError as exc:

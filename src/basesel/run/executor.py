@@ -12,10 +12,14 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import TransientModelError
+from ..errors import RequestRejected, TransientModelError
 from ..models.base import ChatModel, Completion, GenerationParams, Message
 from .cache import ResponseCache, cache_key
 from .slots import PrioritySlots
+
+
+# Refused requests, with not one answered, after which the refusals are taken to be systematic.
+SYSTEMATIC_REJECTIONS = 3
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Executor:
         self.calls = 0  # model calls actually made (cache misses incl. retries)
         self._checked: dict[int, asyncio.Lock] = {}
         self._ready: set[int] = set()
+        self._answered: set[int] = set()  # models that answered at least once
+        self._rejections: dict[int, int] = {}
 
     def set_limit(self, model: ChatModel, concurrency: int | None) -> None:
         """Calls to one endpoint share one limit, so a candidate and judge on the same server share it."""
@@ -74,6 +80,13 @@ class Executor:
         if endpoint not in self._limits:
             self.set_limit(model, None)
         return self._limits[endpoint]
+
+    def _note_rejection(self, model: ChatModel, exc: RequestRejected) -> None:
+        """One refused request is that sample's problem; the first several refused with none answered
+        means every request will be (a wrong parameter, an unsupported feature): stop the run there."""
+        count = self._rejections[id(model)] = self._rejections.get(id(model), 0) + 1
+        if id(model) not in self._answered and count >= SYSTEMATIC_REJECTIONS:
+            raise exc
 
     async def _ensure_ready(self, model: ChatModel) -> None:
         """Run a backend's preflight `check()` once, before its first real call. A fully cached
@@ -118,6 +131,11 @@ class Executor:
                     break
                 await asyncio.sleep(self.retry.delay(attempt, exc))
                 continue
+            except RequestRejected as exc:
+                self._note_rejection(model, exc)
+                detail = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+                return CallResult(None, cached=False, attempts=attempt, error=f"rejected: {detail}")
+            self._answered.add(id(model))
             self.cache.put(key, completion)
             return CallResult(completion, cached=False, attempts=attempt)
         return CallResult(None, cached=False, attempts=self.retry.attempts, error=f"{last_error} (gave up after {self.retry.attempts} attempts)")

@@ -178,7 +178,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if truncated:
         warnings.append(f"{len(truncated)} responses were cut off by --max-tokens (finish reason 'length'); raise --max-tokens if that hurts them.")
     if errored:
-        warnings.append(f"{len(errored)} samples errored and are excluded; re-run with the same --out (or --retry-errors) to retry them.")
+        common, times = Counter(_quote(r["error"]) for r in errored).most_common(1)[0]
+        warnings.append(
+            f"{len(errored)} samples errored and are excluded; re-run with the same --out (or --retry-errors) to retry them. "
+            f"Most common error ({times}x): {common}"
+        )
     judge_failed = [a for a in unscored if a.get("judge_error")]
     if len(unscored) > len(judge_failed):
         warnings.append(f"{len(unscored) - len(judge_failed)} responses are unscored (the judge's verdict could not be read) and are excluded from the pass rate.")
