@@ -237,3 +237,18 @@ def test_values_no_response_could_meet_are_rejected_at_load(tmp_path, criterion,
     with pytest.raises(ConfigError) as err:
         load_rubric(path)
     assert message in err.value.message
+
+
+def test_a_duplicate_key_is_named_not_silently_dropped(tmp_path):
+    path = write(tmp_path, """\
+        id: x
+        criteria:
+          - id: A
+            name: a
+            statement: a
+            kind: llm
+            kind: max_words
+        """)
+    with pytest.raises(ConfigError) as err:
+        load_rubric(path)
+    assert "duplicate key 'kind' (first at line 6)" in err.value.message and err.value.where.endswith(":7:5")

@@ -11,8 +11,29 @@ from pydantic import BaseModel, ValidationError
 from .errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
-# libyaml's parser when PyYAML was built with it (the wheels are): several times faster than pure Python.
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when PyYAML was built with it (the wheels are: several times faster than pure
+    Python), refusing duplicate keys: YAML keeps the last one silently, so a criterion with two `kind:`
+    lines or a topic listed twice would lose data without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first}); YAML would keep only the last one", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+_FAST_LOADER = _StrictLoader
 
 
 def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
