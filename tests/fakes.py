@@ -262,7 +262,10 @@ class FakeOpenAI(FakeServer):
             content = reply_text(body.get("messages", []))
         return h.send_json(200, {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
+                                                 # vLLM's reasoning parser: the thinking apart, not counted in usage
+                                                 **({"reasoning_content": "Let me think about the order status. " * 4} if body.get("model") == "vllm-thinker" else {})},
+                         "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42,
                       **({"completion_tokens_details": {"reasoning_tokens": 8}} if reasoner else {})},
         })

@@ -199,3 +199,12 @@ def test_bad_openai_base_url_env_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="OPENAI_BASE_URL") as err:
         create_model("openai/gpt-4o-mini")
     assert "secretpw" not in str(err.value)
+
+
+def test_reasoning_returned_apart_by_a_vllm_server_is_counted_as_thinking():
+    with FakeOpenAI() as server:
+        model = create_model("vllm/vllm-thinker", base_url=f"{server.url}/v1")
+        (done,) = generate_all(model, GenerationParams(max_tokens=64))
+    assert done.text.startswith("Thanks for reaching out") and "think" not in done.text  # the answer alone
+    reasoning = "Let me think about the order status. " * 4
+    assert done.usage.thinking_tokens == (len(reasoning) + 3) // 4  # estimated: the server did not count it

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ConfigError, ModelError, RequestRejected, TransientModelError, require, require_installed
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, with_model_think
+from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count, with_model_think
 from .pricing import cost_usd
 from .spec import ModelSpec, check_base_url, is_local_url, redact_url
 
@@ -123,6 +123,11 @@ class OpenAICompatModel:
             completion_tokens=getattr(resp.usage, "completion_tokens", 0) or 0,
             thinking_tokens=getattr(details, "reasoning_tokens", 0) or 0,
         )
+        # vLLM's reasoning parser (and some other servers) return the thinking apart from the answer, as
+        # `reasoning_content` or `reasoning`, without counting it: estimate it so it is reported separately.
+        reasoning = getattr(choice.message, "reasoning_content", None) or getattr(choice.message, "reasoning", None)
+        if isinstance(reasoning, str) and reasoning and not usage.thinking_tokens:
+            usage.thinking_tokens = rough_token_count(reasoning)
         # API prices apply to OpenAI itself; a self-hosted server's cost is GPU time, not tokens.
         cost = cost_usd(self.model_name, usage) if self._priced else None
         return Completion(text=choice.message.content or "", finish_reason=choice.finish_reason, usage=usage, latency_s=latency, cost_usd=cost)
