@@ -210,3 +210,13 @@ def test_cli_online_end_to_end_against_the_local_server(tmp_path, hub):
     assert data["query"]["online"] is True and data["query"]["search"] == ["therapy"]
     assert any(c.get("live", {}).get("downloads") == 2_345_678 for c in data["candidates"])
     assert any(r.startswith("GET /api/models/Qwen/Qwen3-8B") for r in hub.requests)
+
+
+def test_topic_fills_the_web_queries_for_a_custom_domain(hub, online_ok, monkeypatch):
+    FakeDDGS.queries = []
+    monkeypatch.setattr("ddgs.DDGS", FakeDDGS)
+    r = run_research(Query(domain="custom", topic="legal contract review", min_params_b=7, max_params_b=10, online=True), today=TODAY, hf_endpoint=hub.url, ollama_url=hub.url, hf_timeout=3)
+    asked = [q for q, _ in FakeDDGS.queries]
+    assert asked[0] == "best 7B-10B parameter LLM 2026 legal contract review"
+    assert "open source LLM legal contract review fine-tuned 2026" in asked
+    assert to_json(r)["query"]["topic"] == "legal contract review"

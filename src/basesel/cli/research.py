@@ -24,6 +24,7 @@ def research(
     online: Annotated[bool, typer.Option("--online", help="Enrich from the network: Hugging Face model info, local Ollama `show`, ddgs web searches. Failures fall back to the catalog with a note.")] = False,
     search: Annotated[Optional[list[str]], typer.Option("--search", help="With --online: search Hugging Face for models beyond the catalog (repeatable), e.g. --search 'therapy llama'.")] = None,
     ollama_url: Annotated[Optional[str], typer.Option("--ollama-url", help="Local Ollama server for --online (default: OLLAMA_HOST, else http://127.0.0.1:11434).")] = None,
+    topic: Annotated[Optional[str], typer.Option("--topic", help="What your project is about, e.g. 'legal contract review': used in the --online web searches (needed with --domain custom).")] = None,
     explain: Annotated[Optional[str], typer.Option("--explain", help="Print every factor for one model (catalog id, model name, HF repo or Ollama tag) and exit; writes nothing.")] = None,
     catalog: Annotated[Optional[Path], typer.Option("--catalog", help="Use this catalog YAML instead of the bundled one (same format as configs/catalog.yaml).")] = None,
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where to write research.json and research.md (baseline's decision document reads ./research.json).")] = Path("."),
@@ -39,7 +40,7 @@ def research(
     from ..research import output
     from .common import print_json, stdout_console, warn
 
-    for flag, value in (("--size", size), ("--min-params", min_params), ("--max-params", max_params), ("--context", context), ("--explain", explain), ("--ollama-url", ollama_url)):
+    for flag, value in (("--size", size), ("--min-params", min_params), ("--max-params", max_params), ("--context", context), ("--explain", explain), ("--ollama-url", ollama_url), ("--topic", topic)):
         if value is not None and not value.strip():
             raise ConfigError(f"{flag} was given an empty value", hint=f"Give {flag} a value, or leave the option out.")
     if ollama_url is not None:
@@ -73,6 +74,7 @@ def research(
         top=top,
         online=online,
         search=[s for s in (search or []) if s.strip()],
+        topic=topic.strip() if topic else None,
     )
     result = run_research(query, catalog_file=catalog, ollama_url=ollama_url)
     for message in result.warnings:

@@ -136,7 +136,7 @@ def _web(report: OnlineReport, outcome: Outcome, query: Query, domain: Domain, t
             families.append(s.cand.family)
         if len(families) == 2:
             break
-    web_search(web_queries(query.size_label, domain.topic, domain.capability, families, today.year), report)
+    web_search(web_queries(query.size_label, query.topic or domain.topic, domain.capability, families, today.year), report)
 
 
 def find_candidate(research: Research, name: str) -> Scored:

@@ -289,7 +289,7 @@ class DomainFile(BaseModel):
         names = ", ".join(self.domains)
         raise ConfigError(
             f"unknown domain '{name}'",
-            hint=f"Use one of: {names} (custom = no guidance, neutral fit). Aliases: "
+            hint=f"Use one of: {names} (custom = no guidance, neutral fit; add --topic '{name}' for the web searches). Aliases: "
             + "; ".join(f"{d}: {', '.join(v.aliases)}" for d, v in self.domains.items() if v.aliases)
             + ".",
         )

@@ -82,6 +82,9 @@ class Query:
     search: list[str] = field(default_factory=list)
     domain_input: Optional[str] = None
     """What the user typed for --domain (an alias, say), for the record."""
+    topic: Optional[str] = None
+    """What the project is about, in the user's words ("legal contract review"): fills the web queries'
+    [domain] slot, over the domain's own topic (the custom domain has none)."""
 
     def __post_init__(self) -> None:
         if self.license not in LICENCE_POLICIES:
@@ -124,6 +127,7 @@ class Query:
         data["search"] = list(self.search) or None
         if self.domain_input not in (None, self.domain):
             data["domain_input"] = self.domain_input
+        data["topic"] = self.topic
         return data
 
 
