@@ -61,10 +61,15 @@ def _atomic_write_text(path: Path, text: str) -> None:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_replace(path, text.encode("utf-8"))
+
+
+def _atomic_replace(path: Path, data: bytes) -> None:
+    """Write beside the file, fsync, then rename over it: readers see the old file or the new, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -133,16 +138,7 @@ def _set_aside_damaged_lines(path: Path) -> None:
     with path.with_name(path.name + ".damaged").open("ab") as fh:
         fh.writelines(damaged)
     kept = [raw for raw in lines if raw.strip() and _parse_line(raw) is not None]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.writelines(kept)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_replace(path, b"".join(kept))
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
