@@ -61,6 +61,14 @@ def test_a_valid_skill_passes(tmp_path):
     assert result.checked_files == ["SKILL.md", "ref.md"]
 
 
+def test_a_byte_order_mark_before_the_frontmatter_is_not_content(tmp_path):
+    path = make_skill(tmp_path)
+    skill_md = path / "SKILL.md"
+    skill_md.write_text("\ufeff" + skill_md.read_text(encoding="utf-8"), encoding="utf-8")
+    result = validate_skill(path)
+    assert result.ok, result.problems
+
+
 def test_a_skill_md_path_works_like_its_folder(tmp_path):
     assert validate_skill(make_skill(tmp_path) / "SKILL.md").ok
 

@@ -118,6 +118,7 @@ class FrontmatterError(ValueError):
 
 def split_frontmatter(text: str) -> tuple[str, str, int]:
     """(frontmatter text, body, 1-based line where the body starts). Raises FrontmatterError."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write: not content
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
         raise FrontmatterError("SKILL.md must start with YAML frontmatter: a '---' line, the keys, and a closing '---' line", 1)

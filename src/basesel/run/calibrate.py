@@ -88,7 +88,10 @@ def load_labels(path: Path, rubric: Rubric) -> list[LabelledResponse]:
                 )
             label = normalize_label(value)
             if label is None:
-                raise ConfigError(f"criterion {cid}: label {value!r} is not pass, fail or n/a", where=where)
+                raise ConfigError(
+                    f"criterion {cid}: label {value!r} is not pass, fail or n/a", where=where,
+                    hint="Write each label as pass, fail or n/a (yes/no and true/false are read as pass/fail).",
+                )
             criterion = by_id[cid]
             if label == "n/a" and not criterion.na_allowed and criterion.applies_when is None:
                 raise ConfigError(
