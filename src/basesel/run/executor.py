@@ -117,6 +117,7 @@ class Executor:
         key = cache_key(model.identity, messages, params, json_schema, sample_index)
         hit = self.cache.get(key)
         if hit is not None:
+            self._answered.add(id(model))  # it answered these settings before: later refusals are per request
             return CallResult(hit, cached=True, attempts=0)
         await self._ensure_ready(model)
         last_error = ""
