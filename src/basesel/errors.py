@@ -80,13 +80,17 @@ def require(module: str, extra: str, purpose: str):
         raise MissingDependencyError(module.split(".")[0], extra, purpose) from exc
 
 
-def require_installed(module: str, extra: str, purpose: str) -> None:
-    """Fail early if an optional dependency is missing, without paying for its import."""
+def find_module_spec(module: str):
+    """importlib's spec for an installed module without importing it; None when it is missing."""
     import importlib.util
 
     try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a module hidden as None in sys.modules raises ValueError
-        found = False
-    if not found:
+        return importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a broken install, or a module hidden as None in sys.modules
+        return None
+
+
+def require_installed(module: str, extra: str, purpose: str) -> None:
+    """Fail early if an optional dependency is missing, without paying for its import."""
+    if find_module_spec(module) is None:
         raise MissingDependencyError(module, extra, purpose)

@@ -33,9 +33,6 @@ class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ign
         return super().construct_mapping(node, deep=deep)
 
 
-_FAST_LOADER = _StrictLoader
-
-
 def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
     """Walk a composed YAML node tree along a pydantic error location."""
     for key in loc:
@@ -93,7 +90,7 @@ def read_yaml(path: Path) -> tuple[Any, str]:
     except UnicodeDecodeError as exc:
         raise not_utf8(path, exc) from exc
     try:
-        data = yaml.load(text, Loader=_FAST_LOADER)
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -104,7 +101,7 @@ def read_yaml(path: Path) -> tuple[Any, str]:
 
 def safe_load(text: str) -> Any:
     """yaml.safe_load with the fast loader."""
-    return yaml.load(text, Loader=_FAST_LOADER)
+    return yaml.load(text, Loader=_StrictLoader)
 
 
 def compose(text: str) -> yaml.Node | None:

@@ -66,7 +66,7 @@ def baseline(
     import asyncio
 
     from ..errors import ConfigError
-    from ..run.config import RunConfig
+    from ..run.config import RunConfig, default_judge_temperature
     from .common import parse_options, warn
 
     if doc.is_dir():
@@ -108,7 +108,7 @@ def baseline(
             temperature=temperature if temperature is not None else defaults.get("temperature", 0.7),
             max_tokens=max_tokens or defaults.get("max_tokens") or 1024,
             judge_samples=judge_samples,
-            judge_temperature=judge_temperature if judge_temperature is not None else (0.7 if judge_samples > 1 else 0.0),
+            judge_temperature=judge_temperature if judge_temperature is not None else default_judge_temperature(judge_samples),
             think=think,
             concurrency=concurrency,
             judge_concurrency=judge_concurrency,

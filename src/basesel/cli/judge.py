@@ -75,7 +75,9 @@ def calibrate(
         prompt = load_taxonomy(taxonomy_path).system_prompt
     options = parse_options(judge_option, "--judge-option")
     if judge_temperature is None:
-        judge_temperature = 0.7 if judge_samples > 1 else 0.0  # as baseline: K greedy verdicts would be K copies
+        from ..run.config import default_judge_temperature
+
+        judge_temperature = default_judge_temperature(judge_samples)  # as baseline
 
     results, judge_model = asyncio.run(
         _judge_all(items, the_rubric, judge, judge_base_url, options, prompt, judge_samples, judge_temperature, seed, concurrency, no_cache)

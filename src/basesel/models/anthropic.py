@@ -9,8 +9,10 @@ import time
 from typing import Any
 
 from ..errors import ConfigError, ModelError, RequestRejected, TransientModelError, require, require_installed
-from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count
-from .base import with_model_think
+from .base import (
+    Completion, GenerationParams, Message, ModelIdentity, Usage,
+    bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count, with_model_think,
+)
 from .pricing import cost_usd
 from .spec import ModelSpec, check_base_url, is_local_url, redact_url
 
@@ -125,7 +127,6 @@ class AnthropicModel:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
-
 
 
 def _thinking_config(params: GenerationParams, json_schema: dict | None) -> dict[str, Any] | None:

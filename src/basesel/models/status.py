@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import urllib.request
 from typing import Any
 
+from ..errors import find_module_spec
 from .spec import DEFAULT_VLLM_URL, redact_url
 
 PROBE_TIMEOUT_S = 1.5
 
 
 def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+    return find_module_spec(module) is not None
 
 
 def _get_json(url: str) -> Any:
@@ -30,9 +27,7 @@ def _get_json(url: str) -> Any:
     if parts.username is not None or parts.password is not None:
         pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname or ""  # IPv6 keeps its brackets
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        url = parts._replace(netloc=netloc).geturl()
+        url = redact_url(url) or url  # the credentials travel in the header only
     request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as resp:  # noqa: S310 - user-given local URLs
         return json.load(resp)

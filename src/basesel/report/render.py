@@ -38,7 +38,7 @@ def _environment():
     env = Environment(loader=FileSystemLoader(str(bundled("templates"))), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["pct"] = lambda x: "-" if x is None else f"{100 * x:.1f}%"
     env.filters["cell"] = lambda s: str(s if s is not None else "-").replace("|", "\\|").replace("\n", " ")
-    env.filters["tokens"] = lambda n: _tokens(n)
+    env.filters["tokens"] = _tokens
     env.filters["plain"] = lambda v: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
     return env
 

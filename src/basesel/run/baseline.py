@@ -29,8 +29,8 @@ from ..scenarios.model import scenarios_hash
 from .cache import ResponseCache
 from .config import RunConfig
 from .executor import Executor, RetryPolicy
-from .judging import judge_verdicts
-from .files import JsonlAppender, atomic_write_json, ensure_dir, read_json, read_jsonl
+from .judging import CALL_FAILED, judge_verdicts
+from .files import JsonlAppender, atomic_write_json, blocking_file, ensure_dir, read_jsonl
 
 MANIFEST = "manifest.json"
 RESPONSES = "responses.jsonl"
@@ -153,11 +153,9 @@ class BaselineRun:
         old_path = self.run_dir / MANIFEST
         if not old_path.exists():
             return
-        import json
+        from .summary import load_manifest
 
-        old = read_json(old_path, "run manifest", hint=f"Delete {old_path} and run the same command again: it resumes from the saved records. Or use a new --out.")
-        if not isinstance(old, dict):
-            raise ConfigError(f"{old_path} is not a basesel run manifest", hint=f"Delete {old_path} and run the same command again, or use a new --out.")
+        old = load_manifest(self.run_dir)  # a damaged one is a ConfigError naming it
         old_scenarios = list(read_jsonl(self.run_dir / SCENARIOS))
         new_scenarios = [s.to_dict() for s in self.p.scenarios]
         same = (
@@ -242,7 +240,7 @@ class BaselineRun:
             if not a.scored:
                 record["unscored_reason"] = f"{a.unscored_reason}: {attempts_log[-1]}"
                 # The judge's server failed (not its answer): judge it again on the next run of this --out.
-                record["judge_error"] = any(p.startswith("judge call failed") for p in attempts_log)
+                record["judge_error"] = any(p.startswith(CALL_FAILED) for p in attempts_log)
         return record
 
     # -- the run ---------------------------------------------------------------------------------
@@ -311,7 +309,7 @@ class BaselineRun:
 def resolve_run_dir(config: RunConfig) -> Path:
     run_dir = config.out or default_run_dir(config.model)
     # Checked before any model is loaded or called: a file where the run directory should go.
-    blocker = next((p for p in [run_dir, *run_dir.parents] if p.exists() and not p.is_dir()), None)
+    blocker = blocking_file(run_dir)
     if blocker is not None:
         raise ConfigError(
             f"--out {run_dir}: {blocker} is a file, not a directory",

@@ -7,6 +7,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def default_judge_temperature(samples: int) -> float:
+    """0 for one verdict; 0.7 for K > 1, since K greedy verdicts would be K copies of one."""
+    return 0.7 if samples > 1 else 0.0
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

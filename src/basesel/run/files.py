@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 from ..errors import ConfigError
 
 
-def _blocker(path: Path) -> Path | None:
+def blocking_file(path: Path) -> Path | None:
     """The file (not directory) that sits where `path` or one of its folders should be."""
     return next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
 
@@ -27,7 +27,7 @@ def write_error(path: Path, exc: OSError, *, what: str = "") -> ConfigError:
     if isinstance(exc, IsADirectoryError):
         return ConfigError(f"cannot write {target}: it is a directory", hint=f"Pass a file path (for example {path / 'NAME'}), or move that directory away.")
     if isinstance(exc, (NotADirectoryError, FileExistsError)):
-        blocker = _blocker(path) or Path(exc.filename or path)
+        blocker = blocking_file(path) or Path(exc.filename or path)
         return ConfigError(f"cannot write {target}: {blocker} is a file, not a directory", hint=f"Choose a path whose folders are directories, or move the file {blocker} away.")
     if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
         where = exc.filename or path.parent
@@ -39,13 +39,7 @@ def ensure_dir(path: Path, *, what: str = "directory") -> Path:
     """mkdir -p, with a ConfigError naming the path when it cannot be made (a file in the way, no permission)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:  # `path` itself (or a folder on the way) is a file
-        blocker = _blocker(path) or path
-        raise ConfigError(
-            f"cannot use {what} {path}: {blocker} is a file, not a directory",
-            hint=f"Pass a directory path, or move the file {blocker} away.",
-        ) from exc
-    except OSError as exc:
+    except OSError as exc:  # a file in the way (`path` itself or a folder on the way), no permission ...
         raise write_error(path, exc, what=what) from exc
     return path
 

@@ -10,6 +10,9 @@ from ..models.base import ChatModel, GenerationParams, Message
 from ..rubric.judge import JudgedCriterion, UnreadableVerdict, build_judge_messages, parse_verdicts, verdict_schema
 from ..rubric.schema import Criterion, Rubric
 
+# How a judge call that failed on the server's side (not an unreadable answer) starts in the problems log.
+CALL_FAILED = "judge call failed"
+
 
 async def judge_verdicts(
     executor: Any,
@@ -37,7 +40,7 @@ async def judge_verdicts(
         for attempt in range(retries + 1):
             result = await executor.call(judge, messages, params(seed + 7919 * k + attempt), json_schema=schema, sample_index=k * 100 + attempt)
             if not result.ok:
-                problems.append(f"judge call failed: {result.error}")
+                problems.append(f"{CALL_FAILED}: {result.error}")
                 break  # transport retries are exhausted already
             try:
                 verdicts = parse_verdicts(result.completion.text, criteria)

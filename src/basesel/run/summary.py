@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..gate import evaluate_gate
-from .files import read_jsonl
+from .files import read_json, read_jsonl, rerun_hint
 
 QUOTE_CHARS = 400
 
@@ -27,12 +26,41 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a basesel run directory (no manifest.json)", hint="Pass a directory written by `basesel baseline` (see runs/).")
-    from .files import read_json, rerun_hint
-
-    manifest = read_json(path, "run manifest", hint=f"Delete {path}, then {rerun_hint(run_dir)} It rewrites the manifest.")
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
-        raise ConfigError(f"{path} is not a basesel run manifest (no config)", hint=f"Delete it, then {rerun_hint(run_dir)}")
+    hint = f"Delete {path}, then {rerun_hint(run_dir)} It rewrites the manifest."
+    manifest = read_json(path, "run manifest", hint=hint)
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise ConfigError(f"run manifest {path} is incomplete: {problem}", hint=hint)
     return manifest
+
+
+# What the summary reads from a run directory's manifest.json: a top-level key and the keys it must hold.
+_MANIFEST_KEYS: dict[str, tuple[str, ...] | None] = {
+    "basesel_version": None,  # any value
+    "created": None,
+    "config": (),  # an object
+    "candidate": ("provider", "name"),
+    "judge": ("provider", "name"),
+    "rubric": ("id",),
+    "scenarios": ("count",),
+}
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    if not isinstance(manifest, dict):
+        return f"the top level is {type(manifest).__name__}, not an object"
+    for key, inner in _MANIFEST_KEYS.items():
+        if key not in manifest:
+            return f"no '{key}'"
+        if inner is not None:
+            if not isinstance(manifest[key], dict):
+                return f"'{key}' is {type(manifest[key]).__name__}, not an object"
+            missing = [k for k in inner if k not in manifest[key]]
+            if missing:
+                return f"'{key}' has no {', '.join(repr(k) for k in missing)}"
+    if not isinstance(manifest["scenarios"]["count"], int):
+        return "'scenarios.count' is not a number"
+    return None
 
 
 def _quote(text: str) -> str:
@@ -204,7 +232,6 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         warnings.append(line)
 
     from .calibrate import KAPPA_THRESHOLD, find_calibration
-    from .files import read_json, rerun_hint
 
     calibration, calibration_note = find_calibration(run_dir, judge, manifest["rubric"])
     if calibration and calibration["kappa"] is not None and calibration["kappa"] < KAPPA_THRESHOLD:
