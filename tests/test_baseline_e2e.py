@@ -4,12 +4,10 @@ kill-and-resume, the shared cache, and the README's demo path."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 import sys
 import textwrap
@@ -258,7 +257,7 @@ def test_calibrate_cli_errors(tmp_path):
     assert proc.returncode == 1 and "labels file not found" in proc.stderr and "support" in proc.stderr and "Traceback" not in proc.stderr
     (tmp_path / "l.jsonl").write_text('{"input": "q", "response": "r", "labels": {"CS1": "pass"}}\n')
     proc = run_cli(["judge", "calibrate", "--labels", "l.jsonl", "--judge", "embedded"], tmp_path)
-    assert proc.returncode == 1 and "no rubric given" in proc.stderr
+    assert proc.returncode == 2 and "no rubric given" in proc.stderr
     proc = run_cli(["judge", "calibrate", "--labels", "l.jsonl", "--domain", "coaching", "--judge", "embedded"], tmp_path)
     assert proc.returncode == 1 and "unknown criterion 'CS1'" in proc.stderr and "l.jsonl:1" in proc.stderr
 

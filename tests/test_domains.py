@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import BASESEL, REPO, cli_env
+from conftest import BASESEL, cli_env
 from basesel.cli.main import app
 from basesel.cli.options import domain_files
 from basesel.domains import bundled_domains, canonical, find_pack

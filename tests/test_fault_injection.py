@@ -154,3 +154,28 @@ def test_a_server_that_refuses_every_request_stops_the_run_with_its_message(tmp_
         proc = run(tmp_path, server)
     assert proc.returncode == 1 and "maximum context length" in proc.stderr and "Traceback" not in proc.stderr
     assert len(lines(tmp_path / "run" / "responses.jsonl")) >= 1  # what was recorded stays on disk
+
+
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("3", 3.0),
+        ("0.5", 0.5),
+        ("-2", 0.0),
+        ("Sun, 29 Nov 2026 12:00:30 GMT", 30.0),  # an HTTP date, 30 s after `now`
+        ("Sun, 29 Nov 2026 11:59:00 GMT", 0.0),  # already past: retry at once
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_reads_seconds_and_http_dates(header, expected):
+    import datetime as dt
+
+    from basesel.models.base import retry_after_seconds
+
+    class Response:
+        headers = {} if header is None else {"retry-after": header}
+
+    now = dt.datetime(2026, 11, 29, 12, 0, 0, tzinfo=dt.timezone.utc).timestamp()
+    assert retry_after_seconds(Response(), now=now) == expected
+    assert retry_after_seconds(object()) is None  # no headers at all (an SDK error without a response)

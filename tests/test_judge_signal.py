@@ -76,5 +76,5 @@ def test_growing_a_fixed_scenario_file_or_a_stray_max_is_refused_before_any_call
         (["--max", "100"], "--max caps --until-decisive, which is not set"),
     ]:
         proc = subprocess.run(BASESEL + common + extra, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr  # a usage error
         assert "cannot reach" not in proc.stderr and not (tmp_path / "runs").exists()

@@ -8,7 +8,6 @@ import json
 import re
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 

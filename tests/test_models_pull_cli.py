@@ -71,7 +71,7 @@ def test_pull_from_hugging_face_offline_is_a_clear_error(tmp_path):
     proc = run_cli(["pull", "hf/Qwen/Qwen3-8B-GGUF", "--file", "Qwen3-8B-Q4_K_M.gguf"], tmp_path, HF_HUB_OFFLINE="1")
     assert proc.returncode == 1 and "could not download Qwen3-8B-Q4_K_M.gguf" in proc.stderr and "Traceback" not in proc.stderr
     missing_file = run_cli(["pull", "hf/Qwen/Qwen3-8B-GGUF"], tmp_path)
-    assert missing_file.returncode == 1 and "--file" in missing_file.stderr
+    assert missing_file.returncode == 2 and "--file" in missing_file.stderr  # a missing flag: usage
 
 
 def test_pull_unknown_ollama_tag_is_a_clear_error(tmp_path):

@@ -309,20 +309,20 @@ def test_cli_explain_prints_every_factor(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, fragments",
+    "args, fragments, code",
     [
-        (["--size", "huge"], ["cannot read a parameter range", "7-10B"]),
-        (["--size", "10-7B"], ["lower bound is above"]),
-        (["--min-params", "10B", "--max-params", "7B"], ["above --max-params"]),
-        (["--context", "8k", "--turns", "4"], ["--context and --turns"]),
-        (["--search", "therapy"], ["needs --online"]),
-        (["--license", "free"], ["--license must be one of"]),
-        (["--domain", "astrology"], ["unknown domain", "therapeutic"]),
-        (["--explain", "qwen3-9b"], ["no model named", "Did you mean"]),
-        (["--catalog", "missing.yaml"], ["catalog file not found"]),
+        (["--size", "huge"], ["cannot read a parameter range", "7-10B"], 1),
+        (["--size", "10-7B"], ["lower bound is above"], 1),
+        (["--min-params", "10B", "--max-params", "7B"], ["above --max-params"], 1),
+        (["--context", "8k", "--turns", "4"], ["--context and --turns"], 2),
+        (["--search", "therapy"], ["needs --online"], 2),
+        (["--license", "free"], ["--license must be one of"], 1),
+        (["--domain", "astrology"], ["unknown domain", "therapeutic"], 1),
+        (["--explain", "qwen3-9b"], ["no model named", "Did you mean"], 1),
+        (["--catalog", "missing.yaml"], ["catalog file not found"], 1),
     ],
 )
-def test_bad_input_is_a_clean_error(monkeypatch, capsys, args, fragments):
+def test_bad_input_is_a_clean_error(monkeypatch, capsys, args, fragments, code):
     """Through the console-script entry point (basesel.cli.main.run), in-process for speed."""
     from basesel.cli import main
 
@@ -330,7 +330,7 @@ def test_bad_input_is_a_clean_error(monkeypatch, capsys, args, fragments):
     with pytest.raises(SystemExit) as exit_info:
         main.run()
     out = capsys.readouterr()
-    assert exit_info.value.code == 1, (exit_info.value.code, out.err)
+    assert exit_info.value.code == code, (exit_info.value.code, out.err)  # 2: flags that contradict each other
     assert "Traceback" not in out.err and "error:" in out.err
     for fragment in fragments:
         assert fragment in out.err, (fragment, out.err)

@@ -252,3 +252,21 @@ def test_a_duplicate_key_is_named_not_silently_dropped(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_rubric(path)
     assert "duplicate key 'kind' (first at line 6)" in err.value.message and err.value.where.endswith(":7:5")
+
+
+def test_whole_rubric_checks_point_at_the_offending_line(tmp_path):
+    path = write(tmp_path, """\
+        id: x
+        pass_rule: {mode: weighted, threshold: 0.8, category_weights: {tone: 1, safety: 1}}
+        criteria:
+          - {id: A, name: a, statement: a, kind: llm, category: tone}
+          - {id: B, name: b, statement: b, kind: llm, category: tone}
+          - {id: A, name: c, statement: c, kind: llm, category: tone}
+        """)
+    with pytest.raises(ConfigError) as err:
+        load_rubric(path)
+    assert f"{path}:6 " in err.value.message and "duplicate criterion id(s): A" in err.value.message  # the second A
+    path.write_text(path.read_text().replace("id: A, name: c", "id: C, name: c"))
+    with pytest.raises(ConfigError) as err:
+        load_rubric(path)
+    assert f"{path}:2 " in err.value.message and "categories no criterion has: safety" in err.value.message

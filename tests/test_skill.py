@@ -421,7 +421,7 @@ def test_cli_errors_print_a_message_not_a_traceback(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     both = run_cli(["skill", "install", "--user", "--project"], tmp_path, home)
-    assert both.returncode == 1 and "pick one place" in both.stderr and "Traceback" not in both.stderr
+    assert both.returncode == 2 and "pick one place" in both.stderr and "Traceback" not in both.stderr
 
     assert run_cli(["skill", "install"], tmp_path, home).returncode == 0
     (home / ".claude/skills/base-model-selector/SKILL.md").write_text("edited")

@@ -196,8 +196,26 @@ def test_duplicate_subtopic_is_an_error(tmp_path):
               - {name: s, situations: [y]}
         """,
     )
-    with pytest.raises(ConfigError, match="duplicate subtopic name"):
+    with pytest.raises(ConfigError, match="duplicate subtopic name") as err:
         load_taxonomy(path)
+    assert f"{path}:8 " in str(err.value)  # the line of the second 's', not the file's first line
+
+
+@pytest.mark.parametrize(
+    "tail, line, fragment",
+    [
+        ("edge_cases:\n  - {id: e1, input: x}\n  - {id: e2, input: y}\n  - {id: e1, input: z}\n", 11, "duplicate edge case id(s): e1"),
+        ("dimensions:\n  tone: {}\n", 9, "dimension 'tone' has no values"),
+        ("  - name: a\n    subtopics: [{name: t, situations: [z]}]\n", 8, "duplicate topic name(s): a"),
+    ],
+)
+def test_whole_taxonomy_checks_point_at_the_offending_line(tmp_path, tail, line, fragment):
+    head = "id: d\nstyles: {terse: {}}\ntopics:\n  - name: a\n    subtopics: [{name: s, situations: [x]}]\n  - name: b\n    subtopics: [{name: s, situations: [y]}]\n"
+    path = tmp_path / "t.yaml"
+    path.write_text(head + tail)
+    with pytest.raises(ConfigError) as err:
+        load_taxonomy(path)
+    assert fragment in str(err.value) and f"{path}:{line} " in str(err.value), str(err.value)
 
 
 def test_scenarios_cli_writes_a_coverage_report(tmp_path):

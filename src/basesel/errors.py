@@ -1,7 +1,8 @@
 """User-facing errors: what was wrong, where, and what to do about it.
 
 Every error a user can cause is raised as a `BaseselError`; the CLI prints it
-without a traceback and exits with `ExitCode.ERROR`.
+without a traceback and exits with its `exit_code`: `ExitCode.ERROR`, or `ExitCode.USAGE`
+for a command line that is missing a flag or combines flags that do not go together.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class ExitCode(IntEnum):
 class BaseselError(Exception):
     """An error the user can act on."""
 
+    exit_code = ExitCode.ERROR
+
     def __init__(self, message: str, *, hint: str | None = None, where: str | None = None):
         super().__init__(message)
         self.message = message
@@ -39,6 +42,13 @@ class BaseselError(Exception):
 
 class ConfigError(BaseselError):
     """A rubric, taxonomy, scenario file or flag is invalid."""
+
+
+class UsageError(ConfigError):
+    """The command line itself is wrong: a needed flag is missing, or two flags contradict each other.
+    Exits 2, as click does for the usage errors it finds itself."""
+
+    exit_code = ExitCode.USAGE
 
 
 class MissingDependencyError(BaseselError):

@@ -33,6 +33,22 @@ class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ign
         return super().construct_mapping(node, deep=deep)
 
 
+class LocatedValueError(ValueError):
+    """A check over a whole model that knows which part it is about (the second of two equal ids, a
+    dimension, a template), so the error points at that part's line instead of the model's first."""
+
+    def __init__(self, message: str, *loc: str | int):
+        super().__init__(message)
+        self.loc = loc
+
+
+def repeated(values: list[str]) -> tuple[list[str], int | None]:
+    """The values that occur more than once, and the index of the first repeat (where to point)."""
+    dupes = sorted({v for v in values if values.count(v) > 1})
+    at = next((i for i, v in enumerate(values) if v in values[:i]), None)
+    return dupes, at
+
+
 def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
     """Walk a composed YAML node tree along a pydantic error location."""
     for key in loc:
@@ -56,7 +72,8 @@ def _node_at(node: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
 def format_validation_error(exc: ValidationError, path: Path, root: yaml.Node | None) -> str:
     lines = []
     for err in exc.errors()[:8]:
-        loc = tuple(err["loc"])
+        # a model-level check's own location, inside the model pydantic names
+        loc = tuple(err["loc"]) + tuple(getattr((err.get("ctx") or {}).get("error"), "loc", ()))
         node = _node_at(root, loc)
         line = f"line {node.start_mark.line + 1}" if node is not None else "?"
         field = ".".join(str(p) for p in loc) or "(top level)"

@@ -65,29 +65,29 @@ def baseline(
     """
     import asyncio
 
-    from ..errors import ConfigError
+    from ..errors import ConfigError, UsageError
     from ..run.config import RunConfig, default_judge_temperature
     from .common import parse_options, warn
 
     if doc.is_dir():
         raise ConfigError(f"--doc {doc} is a directory", hint="Pass the decision document's file path, e.g. --doc docs/base-model-evaluation.md.")
     if until_decisive and scenarios is not None:
-        raise ConfigError(
+        raise UsageError(
             "--until-decisive draws new scenarios from the taxonomy, and --scenarios gives a fixed file that cannot grow",
             hint="Drop --scenarios (keep --taxonomy or --domain), or write more scenarios yourself and run the bigger file into a new --out.",
         )
     if max_scenarios != MAX_SCENARIOS_DEFAULT and not until_decisive:
-        raise ConfigError("--max caps --until-decisive, which is not set", hint="Add --until-decisive, or drop --max (use -n for a fixed number of scenarios).")
+        raise UsageError("--max caps --until-decisive, which is not set", hint="Add --until-decisive, or drop --max (use -n for a fixed number of scenarios).")
     if judge_samples > 1 and judge_temperature == 0:
         warn("--judge-samples > 1 at --judge-temperature 0: the K verdicts will mostly be copies of one, and self-consistency will look perfect.")
     if retry_errors is not None:
         config = _config_from_run(retry_errors)
     else:
         if model is None:
-            raise ConfigError("no candidate model given", hint="Pass --model, e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
+            raise UsageError("no candidate model given", hint="Pass --model, e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
         rubric_path, taxonomy_path = domain_files(domain, rubric, taxonomy)
         if rubric_path is None:
-            raise ConfigError("no rubric given", hint="Pass --rubric FILE or --domain NAME (bundled packs: see `basesel init --list`).")
+            raise UsageError("no rubric given", hint="Pass --rubric FILE or --domain NAME (bundled packs: see `basesel init --list`).")
         if scenarios is not None and not scenarios.is_file():
             raise ConfigError(f"scenarios file not found: {scenarios}", hint="Generate one with `basesel scenarios`, or pass an existing JSONL file.")
         defaults = _taxonomy_defaults(taxonomy_path)

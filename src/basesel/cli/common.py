@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..errors import BaseselError, ConfigError
+from ..errors import BaseselError, UsageError
 
 
 def stderr_console():
@@ -42,7 +42,7 @@ def parse_options(pairs: list[str] | None, flag: str) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{flag} expects key=value, got '{pair}'", hint=f"Example: {flag} n_ctx=8192")
+            raise UsageError(f"{flag} expects key=value, got '{pair}'", hint=f"Example: {flag} n_ctx=8192")
         out[key.strip()] = _coerce(raw.strip())
     return out
 

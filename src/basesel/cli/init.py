@@ -21,7 +21,7 @@ def init(
     Existing files are never overwritten without --force.
     """
     from ..domains import bundled_domains, find_pack
-    from ..errors import ConfigError
+    from ..errors import ConfigError, UsageError
     from .common import print_json, stdout_console
 
     if list_packs:
@@ -32,7 +32,7 @@ def init(
         _print_list(rows)
         return
     if domain is None:
-        raise ConfigError("no domain given", hint="Pass --domain NAME (see `basesel init --list`).")
+        raise UsageError("no domain given", hint="Pass --domain NAME (see `basesel init --list`).")
     pack = find_pack(domain)
     if dest.exists() and not dest.is_dir():
         raise ConfigError(f"--dest {dest} is a file, not a directory", hint="Pass the project's root directory.")

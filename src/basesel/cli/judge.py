@@ -44,7 +44,7 @@ def calibrate(
     import asyncio
 
     from ..domains import canonical
-    from ..errors import ConfigError, require_installed
+    from ..errors import ConfigError, UsageError, require_installed
     from ..paths import bundled
     from ..rubric import load_rubric
     from ..run.baseline import read_system_prompt
@@ -65,7 +65,7 @@ def calibrate(
             domain = canonical(labels)
     rubric_path, taxonomy_path = domain_files(domain, rubric, None)
     if rubric_path is None:
-        raise ConfigError("no rubric given", hint="Pass --rubric FILE or --domain NAME: the rubric the labels were written for.")
+        raise UsageError("no rubric given", hint="Pass --rubric FILE or --domain NAME: the rubric the labels were written for.")
     the_rubric = load_rubric(rubric_path)
     items = load_labels(labels_path, the_rubric)
     prompt = read_system_prompt(system_prompt)

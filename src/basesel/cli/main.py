@@ -82,7 +82,7 @@ def _run_app() -> None:
         from .common import print_error
 
         print_error(exc)
-        sys.exit(int(ExitCode.ERROR))
+        sys.exit(int(exc.exit_code))
     except Exception as exc:  # noqa: BLE001 - last line of defence against tracebacks
         if os.environ.get("BASESEL_DEBUG"):
             raise

@@ -98,13 +98,13 @@ async def _pull_ollama(model: str, base_url: str | None, console) -> str:
 
 
 def _pull_hf(repo: str, file: str | None, dest: Path, console) -> str:
-    from ..errors import ConfigError
+    from ..errors import ConfigError, UsageError
     from ..models.hf import download_gguf
 
     if not repo.strip("/ "):
         raise ConfigError("no Hugging Face repo to pull from (got 'hf/')", hint="Example: basesel pull hf/Qwen/Qwen3-8B-GGUF --file Qwen3-8B-Q4_K_M.gguf")
     if not file:
-        raise ConfigError("pulling from Hugging Face needs --file <name.gguf>", hint="Example: basesel pull hf/Qwen/Qwen3-8B-GGUF --file Qwen3-8B-Q4_K_M.gguf")
+        raise UsageError("pulling from Hugging Face needs --file <name.gguf>", hint="Example: basesel pull hf/Qwen/Qwen3-8B-GGUF --file Qwen3-8B-Q4_K_M.gguf")
     console.print(escape(f"downloading {file} from {repo} into {dest}/"))
     path = download_gguf(repo, file, dest).resolve()
     try:

@@ -35,7 +35,7 @@ def research(
 
     Offline by default (the built-in catalog); --online adds live Hugging Face, Ollama and web data.
     """
-    from ..errors import ConfigError
+    from ..errors import ConfigError, UsageError
     from ..research import Query, context_from_turns, find_candidate, parse_params, parse_size, parse_tokens, run_research
     from ..research import output
     from .common import print_json, stdout_console, warn
@@ -51,11 +51,11 @@ def research(
         except ValueError as exc:
             raise ConfigError(str(exc), hint="Pass --ollama-url as http://HOST:PORT, e.g. http://127.0.0.1:11434.") from exc
     if size and (min_params or max_params):
-        raise ConfigError("--size cannot be combined with --min-params / --max-params", hint="Use one: --size 7-10B, or --min-params 7B --max-params 10B.")
+        raise UsageError("--size cannot be combined with --min-params / --max-params", hint="Use one: --size 7-10B, or --min-params 7B --max-params 10B.")
     if context and turns:
-        raise ConfigError("--context and --turns both set the context needed", hint="Pass one: --turns 10 (= 10 x 2 x 200 = 4,000 tokens) or --context 4k.")
+        raise UsageError("--context and --turns both set the context needed", hint="Pass one: --turns 10 (= 10 x 2 x 200 = 4,000 tokens) or --context 4k.")
     if search and not online:
-        raise ConfigError("--search looks models up on Hugging Face and needs --online", hint="Add --online, e.g. basesel research --online --search 'therapy'.")
+        raise UsageError("--search looks models up on Hugging Face and needs --online", hint="Add --online, e.g. basesel research --online --search 'therapy'.")
     lo, hi = parse_size(size) if size else (None, None)
     if min_params:
         lo = parse_params(min_params, "--min-params")

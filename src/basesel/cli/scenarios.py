@@ -35,7 +35,7 @@ def scenarios(
     schema, near-duplicates are removed and holes re-generated. A coverage report (every topic x style
     cell and edge case, counts per cell) is printed and saved next to the output.
     """
-    from ..errors import ConfigError
+    from ..errors import ConfigError, UsageError
     from ..scenarios import load_taxonomy, write_scenarios
     from ..scenarios.coverage import coverage_report
     from ..run.files import atomic_write_json
@@ -47,7 +47,7 @@ def scenarios(
         raise ConfigError(f"--coverage {coverage} is a directory", hint=f"Pass the report file's path, for example --coverage {coverage / 'scenarios.coverage.json'}.")
     _, taxonomy_path = domain_files(domain, None, taxonomy)
     if taxonomy_path is None:
-        raise ConfigError("no taxonomy given", hint="Pass --taxonomy FILE or --domain NAME.")
+        raise UsageError("no taxonomy given", hint="Pass --taxonomy FILE or --domain NAME.")
     tax = load_taxonomy(taxonomy_path)
     for w in tax.warnings:
         warn(w)

@@ -25,11 +25,11 @@ def _console():
 
 
 def _target(user: bool, project: bool, dest: Optional[Path]) -> tuple[str, Path]:
-    from ..errors import ConfigError
+    from ..errors import UsageError
     from ..skill_install import project_location, resolve_dest, user_location
 
     if sum(bool(x) for x in (user, project, dest is not None)) > 1:
-        raise ConfigError("pick one place: --user, --project or --dest DIR", hint="e.g. basesel skill install --project")
+        raise UsageError("pick one place: --user, --project or --dest DIR", hint="e.g. basesel skill install --project")
     if dest is not None:
         return "dest", resolve_dest(dest)
     if project:

@@ -194,13 +194,29 @@ def rough_token_count(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-def retry_after_seconds(response: Any) -> float | None:
-    """The Retry-After header of an HTTP error response (seconds), when the server sent one."""
+def retry_after_seconds(response: Any, *, now: float | None = None) -> float | None:
+    """The Retry-After header of an HTTP error response, in seconds from now, when the server sent one.
+    RFC 9110 allows either a number of seconds or an HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`)."""
     try:
         value = response.headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (AttributeError, ValueError):
+    except AttributeError:
         return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    import email.utils
+    import time
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None  # an HTTP date is always GMT; one without a zone is not one
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def is_connect_timeout(exc: BaseException) -> bool:

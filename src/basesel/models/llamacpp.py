@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ModelError, RequestRejected, require
+from ..errors import ConfigError, RequestRejected, require
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, number_option
 from .gguf import embedded_model_path, sha256_of
 from .spec import ModelSpec

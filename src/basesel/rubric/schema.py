@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-from ..yamlio import load_model
+from ..yamlio import LocatedValueError, load_model, repeated
 
 CriterionKind = Literal[
     "llm",
@@ -141,15 +141,14 @@ class Rubric(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Rubric:
-        ids = [c.id for c in self.criteria]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        dupes, at = repeated([c.id for c in self.criteria])
         if dupes:
-            raise ValueError(f"duplicate criterion id(s): {', '.join(dupes)}")
+            raise LocatedValueError(f"duplicate criterion id(s): {', '.join(dupes)}", "criteria", at, "id")
         if self.pass_rule.mode == "weighted":
             cats = {c.category or "general" for c in self.criteria}
             unknown = sorted(set(self.pass_rule.category_weights) - cats)
             if unknown:
-                raise ValueError(f"pass_rule.category_weights names categories no criterion has: {', '.join(unknown)}")
+                raise LocatedValueError(f"pass_rule.category_weights names categories no criterion has: {', '.join(unknown)}", "pass_rule", "category_weights", unknown[0])
         return self
 
     @property

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..yamlio import load_model
+from ..yamlio import LocatedValueError, load_model, repeated
 
 
 class Strict(BaseModel):
@@ -32,10 +32,9 @@ class Topic(Strict):
 
     @model_validator(mode="after")
     def _unique_subtopics(self) -> Topic:
-        names = [s.name for s in self.subtopics]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes, at = repeated([s.name for s in self.subtopics])
         if dupes:
-            raise ValueError(f"topic '{self.name}' has duplicate subtopic name(s): {', '.join(dupes)}")
+            raise LocatedValueError(f"topic '{self.name}' has duplicate subtopic name(s): {', '.join(dupes)}", "subtopics", at, "name")
         return self
 
 
@@ -96,21 +95,19 @@ class Taxonomy(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Taxonomy:
-        names = [t.name for t in self.topics]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes, at = repeated([t.name for t in self.topics])
         if dupes:
-            raise ValueError(f"duplicate topic name(s): {', '.join(dupes)}")
-        edge_ids = [e.id for e in self.edge_cases]
-        dupes = sorted({n for n in edge_ids if edge_ids.count(n) > 1})
+            raise LocatedValueError(f"duplicate topic name(s): {', '.join(dupes)}", "topics", at, "name")
+        dupes, at = repeated([e.id for e in self.edge_cases])
         if dupes:
-            raise ValueError(f"duplicate edge case id(s): {', '.join(dupes)}")
+            raise LocatedValueError(f"duplicate edge case id(s): {', '.join(dupes)}", "edge_cases", at, "id")
         for dim, values in self.dimensions.items():
             if not values:
-                raise ValueError(f"dimension '{dim}' has no values")
+                raise LocatedValueError(f"dimension '{dim}' has no values", "dimensions", dim)
             if any(w <= 0 for w in values.values()):
-                raise ValueError(f"dimension '{dim}' has a weight <= 0")
+                raise LocatedValueError(f"dimension '{dim}' has a weight <= 0", "dimensions", dim)
             if dim in RESERVED_NAMES:
-                raise ValueError(f"dimension name '{dim}' is reserved (it is a template variable or scenario tag); rename it")
+                raise LocatedValueError(f"dimension name '{dim}' is reserved (it is a template variable or scenario tag); rename it", "dimensions", dim)
         self._check_templates()
         return self
 
@@ -128,7 +125,7 @@ class Taxonomy(Strict):
                     env.from_string(template).render(**sample)
                 except Exception as exc:  # TemplateError, or an expression that fails ({{ 1/0 }})
                     known = ", ".join(sorted(sample))
-                    raise ValueError(f"style '{name}' template {i + 1} ({template!r}) is invalid: {exc}. Variables available: {known}") from exc
+                    raise LocatedValueError(f"style '{name}' template {i + 1} ({template!r}) is invalid: {exc}. Variables available: {known}", "styles", name, "templates", i) from exc
 
     def normalization_warnings(self) -> list[str]:
         """Weights are relative; say so when a group that looks like probabilities does not sum to 1."""

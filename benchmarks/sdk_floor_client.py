@@ -1,0 +1,79 @@
+"""The floor for the cold-run benchmark: the official `openai` SDK alone making the same 100 calls.
+
+No basesel, no files, no grading: import the SDK, send 50 answer requests and, as each answer
+arrives, its verdict request (a JSON-schema response format, as the judge's), 8 in flight at most,
+verdicts first when both wait, then end the process without interpreter teardown (as basesel's entry
+does). Whatever this takes, process start included, no SDK-based client can beat on this machine.
+
+    python benchmarks/sdk_floor_client.py http://127.0.0.1:PORT/v1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import os
+import sys
+
+import openai
+
+SLOTS = 8
+VERDICT = {"type": "object", "properties": {"reason": {"type": "string"}, "verdict": {"type": "string", "enum": ["yes", "no", "n/a"]}}, "required": ["reason", "verdict"], "additionalProperties": False}
+SCHEMA = {"type": "object", "properties": {f"CS{i}": VERDICT for i in range(1, 8)}, "required": [f"CS{i}" for i in range(1, 8)], "additionalProperties": False}
+
+
+class Slots:
+    """At most SLOTS requests in flight; waiters go in priority order (0 = verdicts, before answers)."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.waiting: list[tuple[int, int, asyncio.Future]] = []
+        self.order = itertools.count()
+
+    async def take(self, priority: int) -> None:
+        if self.active < SLOTS and not self.waiting:
+            self.active += 1
+            return
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self.waiting, (priority, next(self.order), future))
+        await future
+
+    def give(self) -> None:
+        if self.waiting:
+            heapq.heappop(self.waiting)[2].set_result(None)  # the slot passes straight on
+        else:
+            self.active -= 1
+
+
+async def main(base_url: str) -> None:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
+    slots = Slots()
+
+    async def scenario(i: int) -> None:
+        await slots.take(1)
+        try:
+            answer = await client.chat.completions.create(
+                model="stub", messages=[{"role": "system", "content": "You are a support agent."}, {"role": "user", "content": f"My invoice {i} is wrong."}],
+                max_tokens=1024, temperature=0.7, seed=0,
+            )
+        finally:
+            slots.give()
+        await slots.take(0)
+        try:
+            await client.chat.completions.create(
+                model="stub", messages=[{"role": "user", "content": "Grade this answer: " + (answer.choices[0].message.content or "")}],
+                max_tokens=1024, temperature=0.0, seed=0,
+                response_format={"type": "json_schema", "json_schema": {"name": "verdicts", "schema": SCHEMA, "strict": True}},
+            )
+        finally:
+            slots.give()
+
+    await asyncio.gather(*(scenario(i) for i in range(50)))
+    await client.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
+    sys.stdout.flush()
+    os._exit(0)
