@@ -107,6 +107,32 @@ def test_killed_run_resumes_without_repeating_finished_calls(slow_stub, tmp_path
     assert "resumed" in manifest
 
 
+def test_ctrl_c_exits_130_with_how_to_resume_and_keeps_what_finished(slow_stub, tmp_path):
+    port, stats = slow_stub
+    n = 8
+    scenarios = tmp_path / "s.jsonl"
+    scenarios.write_text("".join(json.dumps({"id": f"q{i}", "input": f"My parcel {i} is late, please help"}) + "\n" for i in range(n)))
+    args = ["baseline", *server_args(port), "--rubric", str(REPO / "rubrics" / "support.yaml"), "--scenarios", str(scenarios), "--concurrency", "1", "--out", "run"]
+    proc = subprocess.Popen(BASESEL + args, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline and len(read_lines(tmp_path / "run" / "assessments.jsonl")) < 2:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err
+    assert "Interrupted" in err and "same --out" in err and "Traceback" not in err
+    kept = read_lines(tmp_path / "run" / "assessments.jsonl")
+    assert 2 <= len(kept) < n
+    resumed = run_cli(args + ["--json"], tmp_path)
+    assert json.loads(resumed.stdout)["counts"]["scored"] == n
+    assert read_lines(tmp_path / "run" / "assessments.jsonl")[: len(kept)] == kept
+
+
 def test_resuming_into_a_different_run_is_refused(stub, tmp_path):
     port, _ = stub
     assert run_cli(["baseline", *server_args(port), "--domain", "support", "-n", "21", "--out", "run"], tmp_path).returncode == 0
