@@ -87,18 +87,22 @@ def bench_sdk_floor(env: dict[str, str], cwd: str, runs: int = COLD_RUNS) -> dic
     included: the least an SDK-based client takes on this machine."""
     from openai_stub_server import serve
 
-    times = []
+    rows = []
     for _ in range(runs):
         server, _ = serve(0, delay=0.2)
         try:
+            started = time.time()
             seconds, rc = timed([sys.executable, str(HERE / "sdk_floor_client.py"), f"http://127.0.0.1:{server.server_address[1]}/v1"], env, cwd)
-            calls = stats_of(server.server_address[1])["chat"]
+            stats = stats_of(server.server_address[1])
         finally:
             server.shutdown()
-        if rc != 0 or calls != 100:
-            raise SystemExit(f"sdk_floor_client.py failed (exit {rc}, {calls} calls)")
-        times.append(seconds)
-    return {"median_s": statistics.median(times), "all_s": [round(t, 2) for t in times]}
+        if rc != 0 or stats["chat"] != 100:
+            raise SystemExit(f"sdk_floor_client.py failed (exit {rc}, {stats['chat']} calls)")
+        phases = (stats["first_arrival"] - started, stats["last_finish"] - stats["first_arrival"], started + seconds - stats["last_finish"])
+        rows.append((seconds, phases))
+    times = [seconds for seconds, _ in rows]
+    median_phases = sorted(rows)[len(rows) // 2][1]
+    return {"median_s": statistics.median(times), "all_s": [round(t, 2) for t in times], "phases": median_phases}
 
 
 PROMPTS = [
@@ -177,6 +181,9 @@ def main() -> None:
     print(f"| of which (median run): start-up to first request / requests (first sent to last answered, {r['max_active']} at most at once) / last answer to exit | {before:.2f} s / {requests:.2f} s / {after:.2f} s | requests alone: 2.5 s ideal | - |")
     floor = bench_sdk_floor(env, workdir)
     print(f"| the same 100 calls from the bare official `openai` SDK, no basesel (benchmarks/sdk_floor_client.py; median of {len(floor['all_s'])}) | {floor['median_s']:.2f} s | the floor for an SDK-based client | - |")
+    before, requests, after = floor["phases"]
+    print(f"| of which (median run): start-up to first request / requests / last answer to exit | {before:.2f} s / {requests:.2f} s / {after:.2f} s | - | - |")
+    print(f"| basesel's own share: its median cold run minus the bare SDK's | {r['cold_s'] - floor['median_s']:+.2f} s | - | - |")
     print(f"| warm-cache re-run, new run directory | {r['warm_s']:.2f} s, {r['warm_calls']} calls | < 1.5 s, 0 calls | {'yes' if r['warm_s'] < 1.5 and r['warm_calls'] == 0 else 'no'} |")
     if not args.skip_llama:
         t = bench_tokens_per_second()
