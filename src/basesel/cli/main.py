@@ -58,7 +58,8 @@ _register()
 def run() -> None:
     """Console-script entry: user errors print a message (what, where, what to do), never a traceback.
 
-    Typer/click (standalone mode) handle usage errors (exit 2) and `typer.Exit` codes themselves.
+    Typer/click (standalone mode) handle usage errors (exit 2) and `typer.Exit` codes themselves; the
+    exit code is kept here for the exit handler that ends the process without teardown.
     """
     status = _skip_teardown_at_exit()
     try:
