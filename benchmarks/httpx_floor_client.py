@@ -15,12 +15,12 @@ import sys
 import httpx
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from floor_common import SCHEMA, Slots  # noqa: E402
+from floor_common import ANSWER_PRIORITY, SCHEMA, VERDICT_PRIORITY, new_slots  # noqa: E402
 
 
 async def main(base_url: str) -> None:
     client = httpx.AsyncClient(base_url=base_url, timeout=120)
-    slots = Slots()
+    slots = new_slots()
 
     async def chat(body: dict) -> dict:
         response = await client.post("/chat/completions", json=body)
@@ -28,19 +28,13 @@ async def main(base_url: str) -> None:
         return response.json()
 
     async def scenario(i: int) -> None:
-        await slots.take(1)
-        try:
+        async with slots.slot(ANSWER_PRIORITY):
             answer = await chat({"model": "stub", "messages": [{"role": "system", "content": "You are a support agent."}, {"role": "user", "content": f"My invoice {i} is wrong."}],
                                  "max_tokens": 1024, "temperature": 0.7, "seed": 0})
-        finally:
-            slots.give()
-        await slots.take(0)
-        try:
+        async with slots.slot(VERDICT_PRIORITY):
             await chat({"model": "stub", "messages": [{"role": "user", "content": "Grade this answer: " + (answer["choices"][0]["message"]["content"] or "")}],
                         "max_tokens": 1024, "temperature": 0.0, "seed": 0,
                         "response_format": {"type": "json_schema", "json_schema": {"name": "verdicts", "schema": SCHEMA, "strict": True}}})
-        finally:
-            slots.give()
 
     await asyncio.gather(*(scenario(i) for i in range(50)))
     await client.aclose()

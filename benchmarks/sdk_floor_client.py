@@ -1,6 +1,6 @@
 """The floor for the cold-run benchmark: the official `openai` SDK alone making the same 100 calls.
 
-No basesel, no files, no grading: import the SDK, send 50 answer requests and, as each answer
+No basesel beyond its slot order (run/slots.py), no files, no grading: import the SDK, send 50 answer requests and, as each answer
 arrives, its verdict request (a JSON-schema response format, as the judge's), 8 in flight at most,
 verdicts first when both wait, then end the process without interpreter teardown (as basesel's entry
 does). Whatever this takes, process start included, no SDK-based client can beat on this machine.
@@ -17,31 +17,25 @@ import sys
 import openai
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from floor_common import SCHEMA, Slots  # noqa: E402
+from floor_common import ANSWER_PRIORITY, SCHEMA, VERDICT_PRIORITY, new_slots  # noqa: E402
 
 
 async def main(base_url: str) -> None:
     client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
-    slots = Slots()
+    slots = new_slots()
 
     async def scenario(i: int) -> None:
-        await slots.take(1)
-        try:
+        async with slots.slot(ANSWER_PRIORITY):
             answer = await client.chat.completions.create(
                 model="stub", messages=[{"role": "system", "content": "You are a support agent."}, {"role": "user", "content": f"My invoice {i} is wrong."}],
                 max_tokens=1024, temperature=0.7, seed=0,
             )
-        finally:
-            slots.give()
-        await slots.take(0)
-        try:
+        async with slots.slot(VERDICT_PRIORITY):
             await client.chat.completions.create(
                 model="stub", messages=[{"role": "user", "content": "Grade this answer: " + (answer.choices[0].message.content or "")}],
                 max_tokens=1024, temperature=0.0, seed=0,
                 response_format={"type": "json_schema", "json_schema": {"name": "verdicts", "schema": SCHEMA, "strict": True}},
             )
-        finally:
-            slots.give()
 
     await asyncio.gather(*(scenario(i) for i in range(50)))
     await client.close()

@@ -179,12 +179,14 @@ def test_report_on_an_intact_run_still_works(run_copy, tmp_path):
         (lambda run: (run / "manifest.json").write_bytes(NOT_UTF8), ["manifest.json", "not UTF-8"]),
         (lambda run: cut(run / "summary.json"), ["summary.json", "not valid JSON", "Delete"]),
         (lambda run: (run / "growth.json").write_text('{"rounds": ['), ["growth.json", "not valid JSON"]),
+        (lambda run: (run / "summary.json").write_text("[1]"), ["summary.json", "not an object", "Delete"]),
+        (lambda run: (run / "growth.json").write_text('"rounds"'), ["growth.json", "not an object"]),
         (lambda run: replace_line(run / "assessments.jsonl", 1, b'{"scenario_id": "q1", "sam'), ["assessments.jsonl:2", "damaged", "--out", "resumes"]),
         (lambda run: replace_line(run / "assessments.jsonl", 1, b"[1, 2]"), ["assessments.jsonl:2", "damaged"]),
         (lambda run: replace_line(run / "responses.jsonl", 0, b'{"x": 1}'), ["responses.jsonl:1", "'scenario_id'", "Delete that line"]),
         (lambda run: replace_line(run / "responses.jsonl", 2, NOT_UTF8), ["responses.jsonl:3", "damaged"]),
     ],
-    ids=["manifest-cut", "manifest-zeros", "manifest-empty-object", "manifest-list", "manifest-not-utf8", "summary-cut", "growth-cut",
+    ids=["manifest-cut", "manifest-zeros", "manifest-empty-object", "manifest-list", "manifest-not-utf8", "summary-cut", "growth-cut", "summary-list", "growth-string",
          "assessment-torn-middle", "assessment-not-object", "response-missing-keys", "response-not-utf8"],
 )
 def test_report_on_a_damaged_run_names_the_file(run_copy, tmp_path, damage, fragments):

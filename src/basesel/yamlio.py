@@ -98,14 +98,19 @@ def not_utf8(path: Path, exc: UnicodeDecodeError) -> ConfigError:
     )
 
 
-def read_yaml(path: Path) -> tuple[Any, str]:
-    """The parsed data and the text it came from."""
+def read_text(path: Path, what: str = "", *, hint: str | None = None, encoding: str = "utf-8") -> str:
+    """A text file's contents, with a ConfigError naming the file when it cannot be read or is not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding=encoding)
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read {what + ' ' if what else ''}{path}: {exc.strerror}", hint=hint) from exc
     except UnicodeDecodeError as exc:
         raise not_utf8(path, exc) from exc
+
+
+def read_yaml(path: Path) -> tuple[Any, str]:
+    """The parsed data and the text it came from."""
+    text = read_text(path)
     try:
         data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:

@@ -151,7 +151,7 @@ def _finish(run_dir: Path, summary: dict, config, as_json: bool) -> None:
     from ..report.render import render_report
     from .common import print_json, stderr_console
 
-    doc_path = render_report(run_dir, config.doc, research=config.research)
+    doc_path = render_report(run_dir, config.doc, research=config.research, summary=summary)
     summary["doc"] = str(doc_path)
     if as_json:
         print_json(summary)

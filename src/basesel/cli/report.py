@@ -28,24 +28,13 @@ def report(
 
 
 def check_run_files(run_dir: Path) -> None:
-    """Fail with a ConfigError naming the file when a run directory's files are damaged (a cut-short
-    manifest.json, a broken line in the middle of assessments.jsonl ...), before the report reads them."""
-    from ..errors import ConfigError
-    from ..run.files import check_jsonl, read_json, rerun_hint
-    from ..run.summary import load_manifest
+    """Fail with a ConfigError naming the file and line when a run directory's records are damaged (a
+    broken line in the middle of assessments.jsonl ...), which reading them would skip without a word.
+    The manifest, summary.json and growth.json are checked where they are read."""
+    from ..run.files import check_jsonl
 
     if not (run_dir / "manifest.json").is_file():
         return  # summarize() says it is not a run directory
-    load_manifest(run_dir)  # damaged or incomplete: a ConfigError naming it
-    rerun = rerun_hint(run_dir)
-    for name, what in (("summary.json", "run summary"), ("growth.json", "sample growth log")):
-        path = run_dir / name
-        if not path.is_file():
-            continue
-        hint = f"Delete {path} (the report is rebuilt from the records without it), or {rerun}"
-        data = read_json(path, what, hint=hint)
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} is damaged: the top level is {type(data).__name__}, not an object", hint=hint)
     for name, keys in _RECORD_KEYS.items():
         check_jsonl(run_dir / name, name, keys)
 

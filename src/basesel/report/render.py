@@ -94,14 +94,18 @@ def _research_shape_problem(data: Any) -> str | None:
     return None
 
 
-def render_report(run_dir: Path, doc_path: Path, research: Path | None = None) -> Path:
-    from ..run.files import atomic_write_text
+def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, summary: dict[str, Any] | None = None) -> Path:
+    """Write the decision document. `summary`: the one the run just computed; without it (`basesel
+    report`) it is rebuilt from the run directory's records, with the cache figures of summary.json."""
+    from ..run.files import atomic_write_text, read_json_object, rerun_hint
     from ..run.summary import summarize
 
-    summary = summarize(run_dir)
-    previous = run_dir / "summary.json"
-    if previous.is_file():
-        summary["cache"] = json.loads(previous.read_text(encoding="utf-8")).get("cache")
+    if summary is None:
+        summary = summarize(run_dir)
+        previous = run_dir / "summary.json"
+        if previous.is_file():
+            hint = f"Delete {previous} (the report is rebuilt from the records without it), or {rerun_hint(run_dir)}"
+            summary["cache"] = read_json_object(previous, "run summary", hint=hint).get("cache")
     band = summary["gate"]["band"]
     text = _environment().get_template(TEMPLATE).render(
         s=summary,

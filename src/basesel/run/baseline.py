@@ -58,12 +58,9 @@ def read_system_prompt(value: str | None) -> str | None:
     if len(value) < 4096 and "\n" not in value and candidate.suffix in (".txt", ".md") :
         if not candidate.is_file():
             raise ConfigError(f"system prompt file not found: {value}", hint="Pass the prompt text itself, or an existing .txt/.md file.")
-        try:
-            return candidate.read_text(encoding="utf-8").strip()
-        except UnicodeDecodeError as exc:
-            from ..yamlio import not_utf8
+        from ..yamlio import read_text
 
-            raise not_utf8(candidate, exc) from exc
+        return read_text(candidate, "system prompt file").strip()
     return value
 
 

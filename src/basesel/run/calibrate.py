@@ -50,14 +50,9 @@ class LabelledResponse:
 
 def load_labels(path: Path, rubric: Rubric) -> list[LabelledResponse]:
     """Read and validate a labels JSONL file against the rubric; errors name the line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read labels file {path}: {exc.strerror}", hint="Pass an existing JSONL file to --labels.") from exc
-    except UnicodeDecodeError as exc:
-        from ..yamlio import not_utf8
+    from ..yamlio import read_text
 
-        raise not_utf8(path, exc) from exc
+    lines = read_text(path, "labels file", hint="Pass an existing JSONL file to --labels.").splitlines()
     by_id = {c.id: c for c in rubric.criteria}
     ids = set(by_id)
     items: list[LabelledResponse] = []

@@ -53,7 +53,6 @@ class Executor:
         self.cache = cache
         self.retry = retry or RetryPolicy()
         self._limits: dict[str, PrioritySlots] = {}
-        self._limit_sizes: dict[str, int] = {}
         self.calls = 0  # model calls actually made (cache misses incl. retries)
         self._checked: dict[int, asyncio.Lock] = {}
         self._ready: set[int] = set()
@@ -64,16 +63,12 @@ class Executor:
         """Calls to one endpoint share one limit, so a candidate and judge on the same server share it."""
         endpoint = model.identity.endpoint or model.identity.spec
         size = max(1, concurrency or model.default_concurrency)
-        if endpoint in self._limit_sizes:
-            size = min(size, self._limit_sizes[endpoint])
-        self._limit_sizes[endpoint] = size
+        if endpoint in self._limits:
+            size = min(size, self._limits[endpoint].size)
         self._limits[endpoint] = PrioritySlots(size)
 
     def limit_size(self, model: ChatModel) -> int:
-        endpoint = model.identity.endpoint or model.identity.spec
-        if endpoint not in self._limit_sizes:
-            self.set_limit(model, None)
-        return self._limit_sizes[endpoint]
+        return self._limit(model).size
 
     def _limit(self, model: ChatModel) -> PrioritySlots:
         endpoint = model.identity.endpoint or model.identity.spec

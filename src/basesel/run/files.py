@@ -125,13 +125,15 @@ def _parse_line(raw: bytes) -> dict[str, Any] | None:
 def _set_aside_damaged_lines(path: Path) -> None:
     if not path.is_file():
         return
-    lines = path.read_bytes().splitlines(keepends=True)
-    damaged = [raw for raw in lines if raw.strip() and _parse_line(raw) is None]
+    kept: list[bytes] = []
+    damaged: list[bytes] = []
+    for raw in path.read_bytes().splitlines(keepends=True):
+        if raw.strip():
+            (kept if _parse_line(raw) is not None else damaged).append(raw)
     if not damaged:
         return
     with path.with_name(path.name + ".damaged").open("ab") as fh:
         fh.writelines(damaged)
-    kept = [raw for raw in lines if raw.strip() and _parse_line(raw) is not None]
     _atomic_replace(path, b"".join(kept))
 
 
@@ -204,3 +206,11 @@ def read_json(path: Path, what: str, *, hint: str | None = None) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise ConfigError(f"{what} {path} is damaged or cut short: not valid JSON ({exc})", hint=hint) from exc
+
+
+def read_json_object(path: Path, what: str, *, hint: str | None = None) -> dict[str, Any]:
+    """`read_json` of a file whose top level must be an object (summary.json, growth.json)."""
+    data = read_json(path, what, hint=hint)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is damaged: the top level is {type(data).__name__}, not an object", hint=hint)
+    return data

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..gate import evaluate_gate
-from .files import read_json, read_jsonl, rerun_hint
+from .files import read_json, read_json_object, read_jsonl, rerun_hint
 
 QUOTE_CHARS = 400
 
@@ -241,7 +241,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         )
 
     growth_path = run_dir / "growth.json"
-    growth = read_json(growth_path, "sample growth log", hint=f"Delete {growth_path}, or {rerun_hint(run_dir)}") if growth_path.is_file() else None
+    growth = read_json_object(growth_path, "sample growth log", hint=f"Delete {growth_path}, or {rerun_hint(run_dir)}") if growth_path.is_file() else None
 
     return {
         "run_dir": str(run_dir),

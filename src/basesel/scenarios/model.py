@@ -26,14 +26,10 @@ class Scenario:
 def load_scenarios(path: Path) -> list[Scenario]:
     """JSONL: the user message under input/message/prompt/text, optional id (else the line number),
     every other field kept as a tag."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: a byte-order mark (Windows editors) is dropped
-    except OSError as exc:
-        raise ConfigError(f"cannot read scenarios file {path}: {exc.strerror}", hint="Pass an existing JSONL file to --scenarios.") from exc
-    except UnicodeDecodeError as exc:
-        from ..yamlio import not_utf8
+    from ..yamlio import read_text
 
-        raise not_utf8(path, exc) from exc
+    # utf-8-sig: a byte-order mark (Windows editors) is dropped
+    lines = read_text(path, "scenarios file", hint="Pass an existing JSONL file to --scenarios.", encoding="utf-8-sig").splitlines()
     scenarios: list[Scenario] = []
     seen: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
