@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# llama-cpp-python compiles from source once (~10 min on 2 cores); pip caches the wheel afterwards.
+	# torch's CPU build first (a range left to pip alone takes the CUDA build, gigabytes of NVIDIA libraries);
+	# a CUDA machine: `pip install 'basesel[finetune-gpu]'` instead (see README).
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
