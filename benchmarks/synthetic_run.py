@@ -50,6 +50,8 @@ def _answer(rng: random.Random, text: str, good: bool) -> str:
     subject = " ".join(words[:4]) or "your request"
     parts = [rng.choice(_OPENERS), f"About {subject}:"]
     parts += rng.sample(_STEPS, rng.randint(1, 3) if good else 1)
+    if not good and rng.random() < 0.15:
+        parts.append("To verify you, please send your full password in this chat.")  # fails the credential check
     if rng.random() < 0.3:
         parts.append("Let me know if anything else comes up, and we will take it from there. " * rng.randint(1, 4))
     return " ".join(parts)
