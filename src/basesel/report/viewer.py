@@ -135,6 +135,7 @@ def page_context(run_dir: Path, summary: dict[str, Any], *, kind: str | None = N
         "filter_dims": dims,
         "filter_criteria": criteria,
         "rows_slot": _ROWS_SLOT,
+        "compare": False,
     }
 
 
