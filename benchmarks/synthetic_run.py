@@ -57,7 +57,12 @@ def _answer(rng: random.Random, text: str, good: bool) -> str:
     return " ".join(parts)
 
 
-def make_run(run_dir: Path, n: int = 200, *, seed: int = 0, domain: str = "support", model: str = "openai/synthetic-7b", samples: int = 1) -> Path:
+def make_run(
+    run_dir: Path, n: int = 200, *, seed: int = 0, domain: str = "support", model: str = "openai/synthetic-7b", samples: int = 1,
+    boost: float = 0.0, answers_seed: int = 0,
+) -> Path:
+    """`boost` raises every cell's quality (a fine-tuned model on the same scenarios: same `seed`, another
+    `answers_seed`)."""
     rubric_path = resolve_data_file(domain, "rubrics")
     taxonomy_path = resolve_data_file(domain, "taxonomies")
     rubric = load_rubric(rubric_path)
@@ -93,8 +98,8 @@ def make_run(run_dir: Path, n: int = 200, *, seed: int = 0, domain: str = "suppo
     try:
         for s in scenarios:
             for k in range(samples):
-                r = random.Random(f"{seed}:{s.id}:{k}")
-                quality = min(0.97, topic_q.get(str(s.tags.get("topic")), 0.6) * style_q.get(str(s.tags.get("style")), 1.0))
+                r = random.Random(f"{seed}:{answers_seed}:{s.id}:{k}")
+                quality = min(0.97, boost + topic_q.get(str(s.tags.get("topic")), 0.6) * style_q.get(str(s.tags.get("style")), 1.0))
                 record: dict[str, Any] = {"scenario_id": s.id, "sample": k, "input": s.input, "tags": s.tags, "cached": False}
                 if r.random() < 0.004:
                     record["error"] = "HTTP 503 from http://127.0.0.1:8000/v1: server overloaded (after 3 attempts)"

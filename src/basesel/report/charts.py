@@ -149,6 +149,7 @@ def gate_chart(
     cutoffs: Sequence[float] = (0.5, 0.7),
     title: str = "Pass rate and its 95% interval against the decision cut-offs",
     extra: Sequence[IntervalRow] = (),
+    label: str = "pass rate",
     fmt: str = "svg",
     path: Path | None = None,
 ) -> str | None:
@@ -156,7 +157,7 @@ def gate_chart(
     (full pipeline / fine-tune / deploy), the cut-offs drawn. `extra` adds rows below it (e.g. the
     deterministic checks alone, or a second run)."""
     plt = _plt()
-    rows = [IntervalRow("pass rate", rate, low, high), *extra]
+    rows = [IntervalRow(label, rate, low, high), *extra]
     rows = [r for r in rows if r.value is not None]
     fig, ax = plt.subplots(figsize=(6.4, 1.25 + 0.38 * max(1, len(rows))))
     edges = [0.0, *sorted(cutoffs), 1.0]
