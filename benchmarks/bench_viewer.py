@@ -132,6 +132,9 @@ def main() -> None:
     made = time.perf_counter() - start
     viewer = root / "viewer.html"
     t_html = cli(["report", str(run), "--html", "--html-out", str(viewer)], root)
+    import resource
+
+    rss_html = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far: this one
     t_doc = cli(["report", str(run), "--doc", str(root / "docs" / "base-model-evaluation.md")], root)
 
     from basesel.report.html import environment
@@ -147,7 +150,7 @@ def main() -> None:
 
     print(f"## Run viewer, {args.n} scenarios ({os.cpu_count()} CPUs; Chromium headless)\n")
     print(f"- synthetic run written with the pipeline's writers: {made:.1f} s")
-    print(f"- `basesel report RUN --html` (process start included): {t_html:.2f} s")
+    print(f"- `basesel report RUN --html` (process start included): {t_html:.2f} s, peak RSS {rss_html:.0f} MB")
     print(f"- `basesel report RUN` (document + 2 PNG charts + viewer): {t_doc:.2f} s\n")
     print("| Page | File | Cold browser to rows on screen (median, min-max) | Navigation, browser warm | Page clock at ready (warm) | JS heap | Script errors |")
     print("|------|------|--------------------------------------------------|--------------------------|----------------------------|---------|---------------|")

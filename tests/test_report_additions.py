@@ -174,3 +174,25 @@ def test_scenario_text_cannot_break_out_of_the_page(tmp_path):
     html = (run / "viewer.html").read_text()
     assert hostile not in html and "</script><script>document.title" not in html
     assert _rows(html)[0]["in"] == hostile  # escaped for the script element, intact once parsed
+
+
+def test_baseline_writes_the_viewer_beside_the_document_unless_told_not_to(tmp_path):
+    from openai_stub_server import serve
+
+    server, _ = serve(0, delay=0.0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    args = ["baseline", "--model", "openai/stub", "--base-url", url, "--judge", "openai/judge", "--judge-base-url", url, "--domain", "support", "-n", "8"]
+    try:
+        proc = subprocess.run(BASESEL + args + ["--out", "r1"], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=180)
+        assert proc.returncode in (0, 5), proc.stderr  # 8 of 8 passing is still inconclusive (5)
+        assert "run viewer: docs/base-model-evaluation.html" in proc.stderr
+        docs = tmp_path / "docs"
+        assert {p.name for p in docs.iterdir()} >= {"base-model-evaluation.md", "base-model-evaluation.html", "base-model-evaluation-gate.png", "base-model-evaluation-topic.png"}
+        assert len(_rows((docs / "base-model-evaluation.html").read_text())) == 8
+        proc = subprocess.run(BASESEL + args + ["--out", "r2", "--doc", "other/doc.md", "--no-html", "--json"], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=180)
+        assert proc.returncode in (0, 5), proc.stderr
+        assert (tmp_path / "other" / "doc.md").is_file() and not (tmp_path / "other" / "doc.html").exists()
+        assert "viewer" not in json.loads(proc.stdout)
+    finally:
+        server.shutdown()
+        server.server_close()
