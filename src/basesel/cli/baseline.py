@@ -13,6 +13,7 @@ from .options import (
     JsonOpt,
     JudgeBaseUrlOpt,
     JudgeOpt,
+    JudgeMaxTokensOpt,
     JudgeOptionOpt,
     ModelOpt,
     NOpt,
@@ -43,6 +44,7 @@ def baseline(
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="Candidate sampling temperature (default 0.7).")] = None,
     seed: SeedOpt = 0,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=1, help="Candidate token limit (default 1024). Cut-off answers are flagged.")] = None,
+    judge_max_tokens: JudgeMaxTokensOpt = 1024,
     judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge verdicts per response (majority vote; agreement reported). With K > 1 the judge samples at --judge-temperature (default 0.7).")] = 1,
     judge_temperature: Annotated[Optional[float], typer.Option("--judge-temperature", min=0.0, help="Judge sampling temperature (default 0, or 0.7 with --judge-samples > 1: at 0, K verdicts are K copies of one).")] = None,
     think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Thinking models: enable or disable thinking where the backend supports it.")] = None,
@@ -108,6 +110,7 @@ def baseline(
             temperature=temperature if temperature is not None else defaults.get("temperature", 0.7),
             max_tokens=max_tokens or defaults.get("max_tokens") or 1024,
             judge_samples=judge_samples,
+            judge_max_tokens=judge_max_tokens,
             judge_temperature=judge_temperature if judge_temperature is not None else default_judge_temperature(judge_samples),
             think=think,
             concurrency=concurrency,
@@ -154,6 +157,9 @@ def _finish(run_dir: Path, summary: dict, config, as_json: bool) -> None:
     doc_path = render_report(run_dir, config.doc, research=config.research, summary=summary)
     summary["doc"] = str(doc_path)
     if as_json:
+        from .summary_view import show_decision_flags
+
+        show_decision_flags(summary, stderr_console())  # stdout is the JSON; the flags still reach a person
         print_json(summary)
     else:
         from .summary_view import show_summary

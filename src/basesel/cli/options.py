@@ -16,6 +16,7 @@ RubricOpt = Annotated[Optional[Path], typer.Option("--rubric", "-r", help="Rubri
 TaxonomyOpt = Annotated[Optional[Path], typer.Option("--taxonomy", "-t", help="Taxonomy YAML to generate scenarios from (a path, or a bundled name).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for scenario sampling and model calls.")]
 NOpt = Annotated[Optional[int], typer.Option("-n", "--n", min=1, help="Number of scenarios (default 50, or the domain pack's).")]
+JudgeMaxTokensOpt = Annotated[int, typer.Option("--judge-max-tokens", min=16, help="Token limit of each judge reply (default 1024). Raise it for a long rubric or a thinking judge: a cut-off verdict cannot be read.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 OptionOpt = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Backend option key=value for the candidate (repeatable), e.g. n_ctx=8192, num_ctx=8192, timeout=60.")]
 JudgeOptionOpt = Annotated[Optional[list[str]], typer.Option("--judge-option", help="Backend option key=value for the judge (repeatable).")]

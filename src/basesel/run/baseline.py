@@ -30,6 +30,7 @@ from .cache import ResponseCache
 from .config import RunConfig
 from .executor import Executor, RetryPolicy
 from .judging import CALL_FAILED, judge_verdicts
+from .safety import gate_specs
 from .files import JsonlAppender, atomic_write_json, blocking_file, ensure_dir, read_jsonl
 
 MANIFEST = "manifest.json"
@@ -139,7 +140,8 @@ class BaselineRun:
             "config": cfg,
             "candidate": self.candidate.identity.to_dict(),
             "judge": self.judge.identity.to_dict(),
-            "rubric": {"id": self.p.rubric.id, "version": self.p.rubric.version, "path": str(self.cfg.rubric), "sha256": self.p.rubric.source_sha256},
+            "rubric": {"id": self.p.rubric.id, "version": self.p.rubric.version, "path": str(self.cfg.rubric), "sha256": self.p.rubric.source_sha256,
+                       "decision_gates": gate_specs(self.p.rubric)},
             "taxonomy": {"path": str(self.cfg.taxonomy) if self.cfg.taxonomy else None, "sha256": self.p.taxonomy_sha256},
             "scenarios": {"count": len(self.p.scenarios), "sha256": scenarios_hash(self.p.scenarios), "source": str(self.cfg.scenarios) if self.cfg.scenarios else "generated"},
             "system_prompt": {"sha256": sha256_text(self.p.system_prompt), "text": self.p.system_prompt},
