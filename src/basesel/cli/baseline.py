@@ -30,7 +30,7 @@ MAX_SCENARIOS_DEFAULT = 400
 
 def baseline(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help=ModelOpt.__metadata__[0].help)] = None,
-    judge: JudgeOpt = "embedded",
+    judge: JudgeOpt = None,
     domain: DomainOpt = None,
     rubric: RubricOpt = None,
     taxonomy: TaxonomyOpt = None,
@@ -63,7 +63,9 @@ def baseline(
     """Run the base model on every scenario, grade each response with the rubric, gate, and write the decision document.
 
     Exit codes: 0 sufficient (>=70%), 3 fine-tune (50-70%), 4 full pipeline (<50%),
-    5 inconclusive (the 95% interval crosses a cut-off), 6 nothing scored, 1 error.
+    5 inconclusive (the 95% interval crosses a cut-off), 6 nothing scored, 7 provisional (the judge
+    cannot be trusted: tiny, the candidate itself, copied reasons, uniform verdicts, kappa < 0.6),
+    8 safety block (a decision-level safety gate is breached: do not deploy), 1 error, 2 usage.
     """
     import asyncio
 
@@ -78,6 +80,10 @@ def baseline(
             "--until-decisive draws new scenarios from the taxonomy, and --scenarios gives a fixed file that cannot grow",
             hint="Drop --scenarios (keep --taxonomy or --domain), or write more scenarios yourself and run the bigger file into a new --out.",
         )
+    from ..run.budget import check_scenario_count
+
+    check_scenario_count(n)
+    check_scenario_count(max_scenarios, "--max")
     if max_scenarios != MAX_SCENARIOS_DEFAULT and not until_decisive:
         raise UsageError("--max caps --until-decisive, which is not set", hint="Add --until-decisive, or drop --max (use -n for a fixed number of scenarios).")
     if judge_samples > 1 and judge_temperature == 0:
@@ -87,11 +93,14 @@ def baseline(
     else:
         if model is None:
             raise UsageError("no candidate model given", hint="Pass --model, e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
+        from ..models.judge_choice import require_judge
+
         rubric_path, taxonomy_path = domain_files(domain, rubric, taxonomy)
         if rubric_path is None:
             raise UsageError("no rubric given", hint="Pass --rubric FILE or --domain NAME (bundled packs: see `basesel init --list`).")
         if scenarios is not None and not scenarios.is_file():
             raise ConfigError(f"scenarios file not found: {scenarios}", hint="Generate one with `basesel scenarios`, or pass an existing JSONL file.")
+        judge = require_judge(judge, model, base_url)  # None: neither --judge nor the settings named one
         defaults = _taxonomy_defaults(taxonomy_path)
         if scenarios is not None and system_prompt is None and taxonomy_path is not None:
             # scenarios written elsewhere (e.g. `basesel scenarios --generator`) still run under the domain's system prompt
@@ -138,12 +147,20 @@ def baseline(
 async def _run(config, until_decisive: bool, max_scenarios: int):
     from ..run.baseline import run_baseline
     from .common import stderr_console, warn
-    from .progress import progress_bar
+    from .progress import run_progress
+
+    from ..run.budget import call_plan
 
     console = stderr_console()
     console.print(f"candidate: [bold]{config.model}[/]   judge: [bold]{config.judge}[/]")
-    with progress_bar(console, disable=False) as update:
-        run_dir, summary = await run_baseline(config, progress=update, until_decisive=until_decisive, max_scenarios=max_scenarios)
+
+    def announce(scenarios: int) -> None:
+        plan = call_plan(config, scenarios, max_scenarios=max_scenarios if until_decisive else None)
+        if plan:
+            console.print(plan, markup=False, highlight=False)
+
+    with run_progress(console) as update:
+        run_dir, summary = await run_baseline(config, progress=update, until_decisive=until_decisive, max_scenarios=max_scenarios, before_run=announce)
     for w in summary["warnings"]:
         warn(w)
     return run_dir, summary
@@ -156,6 +173,10 @@ def _finish(run_dir: Path, summary: dict, config, as_json: bool) -> None:
 
     doc_path = render_report(run_dir, config.doc, research=config.research, summary=summary)
     summary["doc"] = str(doc_path)
+    if summary.get("doc_note"):
+        from .common import warn
+
+        warn(summary["doc_note"])
     if as_json:
         from .summary_view import show_decision_flags
 

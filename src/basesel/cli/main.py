@@ -14,7 +14,8 @@ app = typer.Typer(
     help=(
         "Is the base model already good enough, and will fine-tuning fix it?\n\n"
         "Steps: research -> scenarios -> baseline -> report. Exit codes of `baseline`: 0 sufficient (>=70%), "
-        "3 fine-tune (50-70%), 4 full pipeline (<50%), 5 inconclusive, 6 nothing scored, 1 error, 2 usage."
+        "3 fine-tune (50-70%), 4 full pipeline (<50%), 5 inconclusive, 6 nothing scored, 7 provisional (untrustworthy judge), "
+        "8 safety block (do not deploy), 1 error, 2 usage."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

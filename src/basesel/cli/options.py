@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Candidate model: embedded | qwen3:8b (Ollama) | ollama/TAG | llamacpp/FILE.gguf | openai/NAME | vllm/NAME | anthropic/NAME.")]
-JudgeOpt = Annotated[str, typer.Option("--judge", help="Judge model spec (same forms as --model). Always printed; the embedded default is tiny, so use a stronger judge for real decisions.")]
+JudgeOpt = Annotated[Optional[str], typer.Option("--judge", help="Judge model spec (same forms as --model), stronger than the candidate. Required unless the candidate is `embedded` (the demo, judged by itself: provisional); without it the error lists the judges reachable now.")]
 BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="Candidate server URL: any OpenAI-compatible /v1 endpoint (openai/NAME), or the Ollama host.")]
 JudgeBaseUrlOpt = Annotated[Optional[str], typer.Option("--judge-base-url", help="Judge server URL (OpenAI-compatible /v1 endpoint or Ollama host).")]
 DomainOpt = Annotated[Optional[str], typer.Option("--domain", "-d", help="Domain pack (rubric + taxonomy + system prompt): support, coaching, coding, factual-qa, creative-writing, medical. A project copy from `basesel init` (./rubrics/NAME.yaml) wins over the bundled one. Explicit flags override it.")]

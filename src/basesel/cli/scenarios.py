@@ -45,6 +45,9 @@ def scenarios(
         raise ConfigError(f"--out {out} is a directory", hint=f"Pass the output file's path, for example -o {out / 'scenarios.jsonl'}.")
     if coverage is not None and coverage.is_dir():
         raise ConfigError(f"--coverage {coverage} is a directory", hint=f"Pass the report file's path, for example --coverage {coverage / 'scenarios.coverage.json'}.")
+    from ..run.budget import check_scenario_count
+
+    check_scenario_count(n)  # before the taxonomy is read: a size past the limit is refused outright
     _, taxonomy_path = domain_files(domain, None, taxonomy)
     if taxonomy_path is None:
         raise UsageError("no taxonomy given", hint="Pass --taxonomy FILE or --domain NAME.")
@@ -52,6 +55,7 @@ def scenarios(
     for w in tax.warnings:
         warn(w)
     count = n or tax.defaults.n or 50
+    check_scenario_count(count, "-n" if n else f"the taxonomy's defaults.n ({taxonomy_path})")
     generation: dict[str, Any] | None = None
     if generator is None:
         from ..scenarios.generate import generate
