@@ -28,11 +28,19 @@ async def judge_verdicts(
     retries: int,
     seed: int,
     params: Callable[[int], GenerationParams],
+    turns: list[dict[str, str]] | None = None,
 ) -> tuple[list[dict[str, JudgedCriterion] | None], list[str]]:
     """K verdict samples (seed + 7919*k + attempt); an unreadable one is retried up to `retries` times and
-    is None when it stays unreadable. Returns (samples, problems log)."""
+    is None when it stays unreadable. Returns (samples, problems log). `turns` ([{user, reply}], several):
+    the judge reads the conversation (rubric/turns.py); one turn is judged exactly as a single-turn response."""
     schema = verdict_schema(criteria)
-    messages = [Message(m["role"], m["content"]) for m in build_judge_messages(rubric, criteria, user_message, answer, system_prompt, facts)]
+    if turns is not None and len(turns) > 1:
+        from ..rubric.turns import build_conversation_judge_messages
+
+        built = build_conversation_judge_messages(rubric, criteria, turns, system_prompt, facts)
+    else:
+        built = build_judge_messages(rubric, criteria, user_message, answer, system_prompt, facts)
+    messages = [Message(m["role"], m["content"]) for m in built]
     out: list[dict[str, JudgedCriterion] | None] = []
     problems: list[str] = []
     for k in range(samples):
