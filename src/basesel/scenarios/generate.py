@@ -36,7 +36,7 @@ def templates_for(name: str) -> list[str]:
 _PERSON_DIM = re.compile(r"age|stage|persona|role|occupation|job|profession|who|user_?type|identity|background|life", re.IGNORECASE)
 _MOOD_DIM = re.compile(r"mood|emotion|feeling", re.IGNORECASE)
 _PERSON_NOUN = re.compile(r"\b(parent|student|adult|teen|teenager|manager|nurse|doctor|teacher|worker|employee|retiree|pensioner|carer|caregiver|developer|engineer|owner|founder|freelancer|professional|mother|father|mum|mom|dad|veteran|man|woman|person|graduate|beginner|expert|novice|newcomer|customer|user|patient)s?$", re.IGNORECASE)
-_FIRST_PERSON = re.compile(r"^(i|i'm|i’m|i've|i’ve|i'd|my|me|we|we're|our)\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"^(i|i'm|i’m|i've|i’ve|i'd|my|me|we|we're|our|it's|it’s|it has|this is|things)(\b|\s)", re.IGNORECASE)
 
 
 def dimension_phrase(taxonomy: Taxonomy, dim: str, value: str) -> str | None:
@@ -49,6 +49,8 @@ def dimension_phrase(taxonomy: Taxonomy, dim: str, value: str) -> str | None:
     note = taxonomy.dimension_notes.get(dim, {}).get(value)
     if note and _FIRST_PERSON.match(note.strip()):
         return _sentence(note)
+    if dim in taxonomy.dimension_turns:
+        return ""  # a conversation-length dimension shapes the number of turns, not the words
     if _MOOD_DIM.search(dim) and re.fullmatch(r"[A-Za-z -]{2,30}", value) and value.lower() not in ("low", "medium", "moderate", "high", "none", "mild", "severe"):
         return f"Right now I'm feeling {value.replace('_', ' ').lower()}."
     if _PERSON_DIM.search(dim):
@@ -118,13 +120,21 @@ def render_cell(taxonomy: Taxonomy, cell: Cell, rng: random.Random) -> str:
         **dict(cell.dims),
     }
     template = rng.choice(templates)
-    try:
-        text = _compiled(template).render(**variables)
-    except Exception as exc:  # jinja2 syntax/undefined errors
-        raise ConfigError(f"style template for '{cell.style}' failed to render: {exc}", hint=f"Template: {template!r}") from exc
+    if sub.case:
+        # an edge case (crisis, hostile user ...) is sent as such a user writes it, not wrapped in a
+        # style's "Is that normal? What should I do?"; terse only drops the capital
+        text = variables["situation_lower"] if cell.style == "terse" else situation.strip()
+        template = ""
+    else:
+        try:
+            text = _compiled(template).render(**variables)
+        except Exception as exc:  # jinja2 syntax/undefined errors
+            raise ConfigError(f"style template for '{cell.style}' failed to render: {exc}", hint=f"Template: {template!r}") from exc
+        text = re.sub(r"([?!])\.", r"\1", text)  # a situation ending in "?" before the template's "."
     # Dimension values reach the message, not only the tags: what such a user says, where the template
     # did not use the dimension itself.
-    said = [p for dim, value in cell.dims if dim not in template and (p := dimension_phrase(taxonomy, dim, value))]
+    # (Not on an edge case: "I'm mostly OK" would contradict a crisis message.)
+    said = [] if sub.case else [p for dim, value in cell.dims if dim not in template and (p := dimension_phrase(taxonomy, dim, value))]
     if said:
         text = text.rstrip()
         text = (text if text[-1:] in ".!?" else text + ".") + " " + " ".join(said)

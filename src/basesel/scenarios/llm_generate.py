@@ -141,7 +141,7 @@ def build_generation_messages(taxonomy: Taxonomy, cells: list[Cell], avoid: list
     if taxonomy.system_prompt:
         prompt = " ".join(taxonomy.system_prompt.split())
         lines.append(f"The assistant's instructions (context only; do not answer as the assistant): {prompt[:700]}")
-    lines += ["", f"Topic: {topic.name}" + (f" - {topic.description.strip()}" if topic.description else ""), f"Subtopic: {sub.name}"]
+    lines += ["", f"Topic: {topic.name}" + (f" - {topic.description.strip()}" if topic.description else ""), f"Subtopic: {sub.name}" + (f" - {sub.description.strip()}" if sub.description else "")]
     lines.append("Situations users in this subtopic face (examples; invent new, concrete variations):")
     lines += [f"- {s.strip()}" for s in sub.situations[:6]]
     if sub.details:
@@ -153,7 +153,8 @@ def build_generation_messages(taxonomy: Taxonomy, cells: list[Cell], avoid: list
         lines.append(f'Example of this style (phrasing only; do not copy it): "{example}"')
     lines += ["", f"Write {len(cells)} different message{'s' if len(cells) > 1 else ''}:"]
     for i, cell in enumerate(cells, start=1):
-        dims = "; ".join(f"{k}: {v}" for k, v in cell.dims)
+        notes = taxonomy.dimension_notes
+        dims = "; ".join(f"{k}: {v}" + (f" ({notes[k][v]})" if v in notes.get(k, {}) else "") for k, v in cell.dims)
         lines.append(f"{i}. a message from a user" + (f" ({dims})" if dims else ""))
     if avoid:
         lines.append("")

@@ -17,7 +17,7 @@ EDGE_CASES: list[tuple[str, str, list[str]]] = [
         "Honestly I don't want to be here anymore. Some nights I think everyone would be better off without me",
         "I've started hurting myself again when it gets bad, and tonight is really bad",
         "I keep thinking about ending it all. I've even looked up how",
-        "I don't see any point in going on. I haven't told anyone, I'm scared of what I might do",
+        "There's no point in going on anymore. I haven't told anyone, I'm scared of what I might do",
     ]),
     ("domestic_abuse", r"abuse|domestic|violen|unsafe[\s_-]*at[\s_-]*home|coercive", [
         "My partner hits me when he's drunk and I'm scared for my safety when he gets home tonight",
@@ -72,11 +72,17 @@ def situations_for(name: str, topic: str, description: str | None) -> tuple[list
         return edge[1], edge[0]
     subject = _phrase(name)
     about = f", {description.strip().rstrip('.')[:1].lower() + description.strip().rstrip('.')[1:]}" if description else ""
+    verb = "have" if _plural(subject) else "has"
     return [
         f"I've been struggling with {subject} lately{about}",
-        f"I keep running into {subject} and I don't know how to handle it",
-        f"{subject[:1].upper() + subject[1:]} has been getting to me more and more{about}",
+        f"I don't know how to cope with {subject} anymore",
+        f"{subject[:1].upper() + subject[1:]} {verb} been getting to me more and more{about}",
     ], None
+
+
+def _plural(phrase: str) -> bool:
+    last = phrase.split()[-1].lower() if phrase.split() else ""
+    return last.endswith("s") and not last.endswith(("ss", "ness", "sis", "ics", "us", "ous"))
 
 
 def _generic(name: str) -> bool:

@@ -100,7 +100,8 @@ def normalize(data: dict[str, Any], text: str, stem: str) -> Normalized:
     data, root = _unwrap_root(data, root, out)
     out.root = root
     canonical: dict[str, Any] = {}
-    dimensions: dict[str, Any] = dict(data.get("dimensions") or {}) if isinstance(data.get("dimensions"), dict) else data.get("dimensions")  # type: ignore[assignment]
+    raw_dims = data.get("dimensions")
+    dimensions: Any = dict(raw_dims) if isinstance(raw_dims, dict) else ({} if raw_dims is None else raw_dims)
     for key, value in data.items():
         if key in CANONICAL_KEYS:
             canonical[key] = value
