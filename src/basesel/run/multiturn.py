@@ -54,7 +54,7 @@ class MultiTurnStage:
 
     async def open(self) -> None:
         note = default_user_sim(self.cfg, self.run.p.scenarios)
-        if note:
+        if note and note not in self.run.p.warnings:
             self.run.p.warnings.append(note)
         if not is_multi_turn(self.cfg, self.run.p.scenarios):
             return
