@@ -29,6 +29,12 @@ def conversation_turns(response: dict[str, Any]) -> list[dict[str, str]]:
     return [{"user": response.get("input", ""), "reply": response.get("answer") or ""}]
 
 
+def user_text(turns: list[dict[str, str]]) -> str:
+    """What `applies_when.input_matches` reads: every user message of the conversation (a crisis the
+    simulated user reveals at turn 3 brings the crisis criteria in), the opening message alone for one turn."""
+    return "\n".join(t["user"] for t in turns)
+
+
 def _too_short(criterion: Criterion, n_turns: int) -> bool:
     return criterion.min_turns is not None and n_turns < criterion.min_turns
 
@@ -51,7 +57,8 @@ def split_criteria(rubric: Rubric, user_message: str, tags: dict[str, Any], n_tu
 
 
 def check_turns(rubric: Rubric, turns: list[dict[str, str]], opening: str, tags: dict[str, Any]) -> tuple[list[CriterionOutcome], list[str]]:
-    """Deterministic outcomes over a conversation; `applies_when` reads the opening message and tags."""
+    """Deterministic outcomes over a conversation; `applies_when` reads `opening` (the user's text, see
+    user_text) and the tags."""
     if len(turns) == 1 and not any(c.min_turns for c in rubric.deterministic_criteria):
         return run_checks(rubric, turns[0]["reply"], turns[0]["user"], tags)
     outcomes, facts = [], []

@@ -23,7 +23,7 @@ from ..models.spec import redact_url
 from ..paths import cache_dir
 from ..rubric import Rubric, load_rubric
 from ..rubric.scoring import assess
-from ..rubric.turns import check_turns, conversation_turns, split_criteria
+from ..rubric.turns import check_turns, conversation_turns, split_criteria, user_text
 from ..scenarios import Scenario, load_scenarios, load_taxonomy, write_scenarios
 from ..scenarios.generate import generate
 from ..scenarios.model import scenarios_hash
@@ -238,8 +238,9 @@ class BaselineRun:
         rubric = self.p.rubric
         answer = response["answer"]
         turns = conversation_turns(response)  # one turn for single-turn responses
-        checks, facts = check_turns(rubric, turns, scenario.input, scenario.tags)
-        judged, skipped_why = split_criteria(rubric, scenario.input, scenario.tags, len(turns))
+        said = user_text(turns) if len(turns) > 1 else scenario.input
+        checks, facts = check_turns(rubric, turns, said, scenario.tags)
+        judged, skipped_why = split_criteria(rubric, said, scenario.tags, len(turns))
         skipped = [c for c, _ in skipped_why]
         samples: list[Any] = []
         attempts_log: list[str] = []
