@@ -79,7 +79,7 @@ def _side_by_side(run_dir: Path, responses: dict[tuple[str, int], dict[str, Any]
                 "multi_turn": "pass" if m["passed"] else "fail",
                 "failed_single": [c["id"] for c in s["criteria"] if c["passed"] is False],
                 "failed_multi": [c["id"] for c in m["criteria"] if c["passed"] is False],
-                "reasons_multi": [_short(c.get("reason", "")) for c in m["criteria"] if c["passed"] is False][:2],
+                "reasons_multi": [{"id": c["id"], "reason": _short(c.get("reason", ""))} for c in m["criteria"] if c["passed"] is False][:3],
                 "stop_reason": resp.get("stop_reason"),
                 "transcript": [{"turn": t["turn"], "user": _short(t["user"]), "assistant": _short(t.get("answer") or "")} for t in resp.get("turns") or []],
             }
