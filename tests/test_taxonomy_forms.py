@@ -170,3 +170,10 @@ def test_scenarios_cli_writes_turns_and_warns_about_idle_gates(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert {r["turns"] for r in rows} == {"2-4"}
     assert "applied to no scenario" in proc.stderr and json.loads(proc.stdout)["coverage"]["gate_coverage"]["CQ7"] == 0
+
+
+def test_a_misspelled_section_is_an_error_not_a_note(tmp_path):
+    path = write(tmp_path, "topics: {work: [burnout]}\nstyles: [terse]\nsytem_prompt: You are a coach.\n")
+    with pytest.raises(ConfigError) as err:
+        load_taxonomy(path)
+    assert err.value.where == f"{path}:3" and "did you mean 'system_prompt'" in err.value.message

@@ -93,7 +93,7 @@ def _looks_like_dimension(value: Any) -> bool:
     return False
 
 
-def normalize(data: dict[str, Any], text: str, stem: str) -> Normalized:
+def normalize(data: dict[str, Any], text: str, stem: str, source: str = "") -> Normalized:
     root = yaml.compose(text, Loader=yaml.SafeLoader) if text else None
     comments = _Comments(text)
     out = Normalized(data=data, root=root)
@@ -108,6 +108,7 @@ def normalize(data: dict[str, Any], text: str, stem: str) -> Normalized:
         elif key.lower() not in NOTE_SECTIONS and _looks_like_dimension(value) and isinstance(dimensions, dict):
             dimensions[key] = value
         else:
+            _refuse_typo(key, _child(root, key)[0], source)
             out.warnings.append(f"section '{key}'{_line(_child(root, key)[0])} is not used by basesel and was ignored")
     canonical.setdefault("id", stem)
     if "topics" in canonical:
@@ -122,6 +123,22 @@ def normalize(data: dict[str, Any], text: str, stem: str) -> Normalized:
         canonical["turns"] = str(canonical["turns"])
     out.data = canonical
     return out
+
+
+def _refuse_typo(key: str, node: yaml.Node | None, source: str) -> None:
+    """An unknown section spelled almost like one basesel reads is a typo, not a note: an error, so a
+    misspelled system_prompt is not silently dropped."""
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(CANONICAL_KEYS), n=1, cutoff=0.8)
+    if close:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"unknown field '{key}' (did you mean '{close[0]}'?)",
+            where=f"{source}:{node.start_mark.line + 1}" if node is not None else source or None,
+            hint=f"Rename it to '{close[0]}'; sections basesel does not read are ignored with a warning, but this one looks like a typo.",
+        )
 
 
 def _unwrap_root(data: dict[str, Any], root: yaml.Node | None, out: Normalized) -> tuple[dict[str, Any], yaml.Node | None]:
@@ -321,9 +338,9 @@ def load_forms(path, model):
     if not isinstance(data, dict):
         raise ConfigError(f"taxonomy file must be a mapping at the top level, got {type(data).__name__}", where=str(path), hint="See docs/taxonomies.md for the forms basesel reads.")
     try:
-        forms = normalize(data, text, path.stem)
+        forms = normalize(data, text, path.stem, str(path))
     except yaml.YAMLError:  # composing failed where parsing did not: keep the data, lose the comments
-        forms = normalize(data, "", path.stem)
+        forms = normalize(data, "", path.stem, str(path))
     try:
         return model.model_validate(forms.data), forms
     except ValidationError as exc:
