@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from ..models.base import ChatModel, GenerationParams, Message, split_thinking
 from .dedup import DEFAULT_THRESHOLD, NearDuplicateIndex
-from .generate import _slug, default_style_templates, render_cell
+from .generate import _extra_tags, _slug, default_style_templates, render_cell
 from .model import Scenario
 from .stratify import Cell, Plan, plan
 from .taxonomy import Taxonomy
@@ -373,7 +373,10 @@ async def generate_with_llm(
     for slot in slots:
         if slot.text is None:
             continue
-        scenarios.append(Scenario(id=f"s{slot.index:03d}-{_slug(slot.cell.topic)}-{slot.cell.style}", input=slot.text, tags={**slot.cell.tags(), "source": slot.source}))
+        scenarios.append(Scenario(id=f"s{slot.index:03d}-{_slug(slot.cell.topic)}-{slot.cell.style}", input=slot.text, tags={**slot.cell.tags(), **_extra_tags(taxonomy, slot.cell), "source": slot.source}))
+    if taxonomy.turns:  # multi-turn counts, as on the template path
+        for s in scenarios:
+            s.tags.setdefault("turns", taxonomy.turns)
     return scenarios, the_plan, stats
 
 
