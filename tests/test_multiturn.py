@@ -226,3 +226,22 @@ def test_a_risk_revealed_later_in_the_conversation_brings_the_gate_in():
     assert cq8.passed is False  # no crisis route in the final reply
     judged, _ = split_criteria(rubric, user_text(turns[:1]), {}, 1)
     assert "CQ7" not in {c.id for c in judged}
+
+
+def test_resuming_under_another_simulator_or_turn_count_is_refused(tmp_path):
+    with ConversationServer() as server:
+        cfg = _config(server, tmp_path, "run", turns="2", n=1)
+        asyncio.run(run_baseline(cfg))
+        for change in ({"turns": "3"}, {"user_sim": "openai/other-sim"}):
+            with pytest.raises(ConfigError, match="holds a different run"):
+                asyncio.run(run_baseline(cfg.model_copy(update=change)))
+
+
+def test_until_decisive_grows_a_multi_turn_run(tmp_path):
+    taxonomy = tmp_path / "t.yaml"
+    taxonomy.write_text("topics: {work: [burnout, deadlines]}\nstyles: [terse, conversational]\nconversation_length: {short: {weight: 1, turns: 2}}\n")
+    with ConversationServer() as server:
+        cfg = _config(server, tmp_path, "run", scenarios=None, taxonomy=taxonomy).model_copy(update={"n": 4})
+        run_dir, summary = asyncio.run(run_baseline(cfg, until_decisive=True, max_scenarios=10))
+        assert summary["counts"]["scenarios"] == 10 and summary["multi_turn"]["stop_reasons"] == {"turn_limit": 10}
+        assert summary["multi_turn"]["turns"] == {"mean": 2, "min": 2, "max": 2}

@@ -81,11 +81,14 @@ class MultiTurnStage:
 
     def same_run(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
         """Conversations on disk continue only under the same simulated user and turn counts."""
-        def key(m: dict[str, Any]) -> Any:
+        def sim(m: dict[str, Any]) -> Any:
             u = m.get("user_sim") or {}
-            return (u.get("provider"), u.get("name"), u.get("digest"), (m.get("multi_turn") or {}).get("per_scenario"))
+            return (u.get("provider"), u.get("name"), u.get("digest"))
 
-        return key(old) == key(new)
+        old_turns = (old.get("multi_turn") or {}).get("per_scenario") or {}
+        new_turns = (new.get("multi_turn") or {}).get("per_scenario") or {}
+        # a sample grown by --until-decisive keeps the earlier scenarios' counts and adds new ones
+        return sim(old) == sim(new) and all(new_turns.get(k) == v for k, v in old_turns.items())
 
     def start(self, run_dir: Path) -> None:
         if not self.active:
