@@ -245,3 +245,14 @@ def test_until_decisive_grows_a_multi_turn_run(tmp_path):
         run_dir, summary = asyncio.run(run_baseline(cfg, until_decisive=True, max_scenarios=10))
         assert summary["counts"]["scenarios"] == 10 and summary["multi_turn"]["stop_reasons"] == {"turn_limit": 10}
         assert summary["multi_turn"]["turns"] == {"mean": 2, "min": 2, "max": 2}
+
+
+def test_the_persona_holds_the_taxonomys_details_to_reveal_later(tmp_path):
+    from basesel.run.conversation import taxonomy_notes
+    from basesel.scenarios import load_taxonomy
+
+    tax = load_taxonomy(Path(__file__).resolve().parent.parent / "taxonomies" / "coaching.yaml")
+    notes = taxonomy_notes(tax)
+    p = persona({"topic": "work stress", "subtopic": "burnout", "style": "venting", "help_seeking": "wants advice"}, notes)
+    assert "reveal one piece at a time" in p and "My manager keeps adding projects" in p
+    assert "How you write: venting (A run-on outpouring" in p

@@ -89,6 +89,9 @@ def persona(tags: dict[str, Any], notes: dict[str, str] | None = None) -> str:
     if tags.get("style") and tags.get("style") != "edge":
         note = notes.get(f"style:{tags['style']}")
         lines.append(f"- How you write: {tags['style']}" + (f" ({note})" if note else ""))
+    hidden = notes.get(f"details:{tags.get('topic')}/{tags.get('subtopic')}")
+    if hidden:
+        lines.append(f"- More of your situation, to reveal one piece at a time and only when it fits the conversation: {hidden}")
     for key, value in tags.items():
         if key in _PERSONA_SKIP or key in ("topic", "subtopic", "style", "edge_case") or isinstance(value, (dict, list)):
             continue
@@ -262,6 +265,11 @@ def taxonomy_notes(taxonomy: Any) -> dict[str, str]:
     if taxonomy is None:
         return {}
     notes = {f"style:{name}": s.description for name, s in taxonomy.styles.items() if s.description}
+    for topic in taxonomy.topics:
+        for sub in topic.subtopics:
+            facts = [d.strip().rstrip(".") for d in sub.details] + ([sub.description.strip().rstrip(".")] if sub.description else [])
+            if facts:
+                notes[f"details:{topic.name}/{sub.name}"] = "; ".join(facts)
     for dim, values in (getattr(taxonomy, "dimension_notes", None) or {}).items():
         notes.update({f"{dim}:{v}": text for v, text in values.items() if text})
     return notes
