@@ -48,6 +48,7 @@ class SandboxResult:
     detail: str = ""  # one line: the exception, signal or refusal reason
     duration_s: float = 0.0
     returncode: int | None = None
+    run_id: str = ""  # in the command line of every process of the run (to prove none outlived it)
 
 
 def run_untrusted(
@@ -193,7 +194,7 @@ def _run(code, tests, host_dir: Path, mechanism: str, timeout_s, limits, max_pro
             if prefix:  # bwrap reports the host PID of the namespace's init, to be killed on timeout
                 prefix = prefix[:1] + ["--info-fd", str(info.fileno())] + prefix[1:]
             argv = prefix + [str(python), "-I", "-B", f"{inner}/harness.py", f"{inner}/solution.py", f"{inner}/tests.py"]
-            argv += [str(fd), str(memory), str(cpu), str(nproc), str(fsize)]
+            argv += [str(fd), str(memory), str(cpu), str(nproc), str(fsize), host_dir.name]
             started = time.monotonic()
             returncode, timed_out = _supervise(argv, nonce, timeout_s, out, err, fds, cwd, env, extra, out_dir / "info")
             duration = time.monotonic() - started
@@ -204,7 +205,7 @@ def _run(code, tests, host_dir: Path, mechanism: str, timeout_s, limits, max_pro
     status, detail = _classify(verdicts, nonce, returncode, timed_out, timeout_s, stderr)
     return SandboxResult(
         status == "passed", status, stdout, stderr, mechanism, detail=detail, duration_s=round(duration, 3),
-        returncode=returncode,
+        returncode=returncode, run_id=host_dir.name,
     )
 
 

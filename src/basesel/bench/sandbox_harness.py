@@ -1,7 +1,7 @@
 """Runs INSIDE the code sandbox, under the sandbox's own interpreter (stdlib only, never imports basesel).
 
 argv: solution path, tests path, verdict fd, memory bytes, CPU seconds, process limit (0: none),
-file-size bytes. The nonce arrives on stdin. The limits are set here, inside the namespaces, because
+file-size bytes, run id (unused here: it marks every process of the run). The nonce arrives on stdin. The limits are set here, inside the namespaces, because
 RLIMIT_NPROC set before the user namespace exists would count every process of the calling user.
 Verdict lines ("<nonce> started|passed|memory|failed <why>") go to a file descriptor the caller
 opened; only this process writes them, never a child the solution forked.
