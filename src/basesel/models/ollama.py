@@ -98,8 +98,11 @@ class OllamaModel:
         return None
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
+        import json
+
         import httpx
         import ollama
+        import pydantic
 
         params = with_model_think(params, self.identity.think)
         options: dict[str, Any] = {"temperature": params.temperature, "num_predict": params.max_tokens, **self._options}
@@ -129,6 +132,9 @@ class OllamaModel:
             raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for Ollama at {self.identity.endpoint}") from exc
         except httpx.TransportError as exc:
             raise TransientModelError(f"connection to Ollama at {self.identity.endpoint} failed: {type(exc).__name__}") from exc
+        except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a 200 that is not JSON, or has no message
+            what = "is not JSON" if isinstance(exc, json.JSONDecodeError) else "lacks " + ", ".join(str(e["loc"][0]) for e in exc.errors()[:3])
+            raise TransientModelError(f"Ollama at {self.identity.endpoint} sent a reply that {what}") from exc
         latency = time.perf_counter() - start
         thinking = getattr(resp.message, "thinking", None) or ""
         text = resp.message.content or ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -113,6 +114,8 @@ class OpenAICompatModel:
             raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for {self.identity.endpoint}") from exc
         except openai.APIConnectionError as exc:
             raise TransientModelError(f"cannot connect to {self.identity.endpoint}") from exc
+        except json.JSONDecodeError as exc:  # a 200 whose body is not JSON (a proxy's error page, a cut-off buffer)
+            raise TransientModelError(f"{self.identity.endpoint} sent a reply that is not JSON") from exc
         latency = time.perf_counter() - start
         if not resp.choices:
             raise TransientModelError(f"{self.identity.endpoint} returned no choices")
@@ -175,6 +178,8 @@ class OpenAICompatModel:
                     hint="Check OPENAI_API_KEY (in the environment or ./.env), or the key your server expects (VLLM_API_KEY for vLLM).",
                 ) from exc
             # other answers (a server without /models ...): it is up, which is what this checks
+        except json.JSONDecodeError:
+            return  # it answered, if not in JSON: up; the real calls have their own retries
 
     async def aclose(self) -> None:
         if self._sdk is not None:
