@@ -60,10 +60,11 @@ class FakeServer:
                     outer.requests.append((f"{method} {self.path}", body))
                     outer.times.append(time.monotonic())
                     outer.auth.append(self.headers.get("x-api-key") or self.headers.get("authorization"))
-                    fault = outer.faults.pop(0) if outer.faults and outer.fault_applies(self.path) else None
+                    path = self.path.split("?", 1)[0]  # a base URL's ?key=... rides on every request (kept in `requests`)
+                    fault = outer.faults.pop(0) if outer.faults and outer.fault_applies(path) else None
                     text = json.dumps(body)
                     for needle, queue in outer.targeted.items():
-                        if queue and needle in text and outer.fault_applies(self.path):
+                        if queue and needle in text and outer.fault_applies(path):
                             fault = queue.pop(0)
                             break
                 if fault == "429":
@@ -121,7 +122,7 @@ class FakeServer:
                     self.wfile.write(data)
                     return None
                 self.fault = fault  # 'schema', 'empty': each API's own shape of that fault (see route)
-                outer.route(self, method, self.path, body, bad_json=fault == "badjson")
+                outer.route(self, method, path, body, bad_json=fault == "badjson")
 
             def do_GET(self) -> None:
                 self.handle_any("GET")

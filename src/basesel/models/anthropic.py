@@ -14,7 +14,7 @@ from .base import (
     bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count, with_model_think,
 )
 from .pricing import cost_usd
-from .spec import ModelSpec, check_base_url, is_local_url, redact_url
+from .spec import ModelSpec, check_base_url, is_local_url, redact_url, split_query
 
 VERDICT_TOOL = "record_verdicts"
 
@@ -46,7 +46,8 @@ class AnthropicModel:
         if self._sdk is None:
             self._sdk = require("anthropic", "anthropic", "The Anthropic backend")
             # One retry layer for every backend: the executor's (backoff with jitter, honours Retry-After).
-            self._client = self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self._timeout)
+            base_url, query = split_query(self.base_url)
+            self._client = self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=base_url, default_query=query, max_retries=0, timeout=self._timeout)
         return self._sdk
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from ..errors import ConfigError, ModelError, RequestRejected, TransientModelError, require, require_installed
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count, with_model_think
 from .pricing import cost_usd
-from .spec import ModelSpec, check_base_url, is_local_url, redact_url
+from .spec import ModelSpec, check_base_url, is_local_url, redact_url, split_query
 
 
 class OpenAICompatModel:
@@ -64,7 +64,8 @@ class OpenAICompatModel:
         if self._sdk is None:
             self._sdk = require("openai", "openai", f"The {self.identity.provider} backend")
             # Retries happen once, in the executor (backoff with jitter, honouring Retry-After): the SDK's are off.
-            self._client = self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self._timeout)
+            base_url, query = split_query(self.base_url)
+            self._client = self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=base_url, default_query=query, max_retries=0, timeout=self._timeout)
         return self._sdk
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
