@@ -121,6 +121,31 @@ def test_the_home_directory_and_the_project_are_invisible_and_unwritable(tmp_pat
 
 
 @needs_isolation
+def test_kernel_settings_stay_out_of_reach():
+    """Inside a user namespace, code running as the caller's uid 0 could write /proc/sys; it runs as nobody.
+    (It writes back the value it read: harmless, were it ever to succeed.)"""
+    code = textwrap.dedent("""
+        path = "/proc/sys/kernel/printk_ratelimit"
+        value = open(path).read()
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+            wrote = True
+        except OSError as exc:
+            print("refused:", exc)
+            wrote = False
+    """)
+    result = run_untrusted(code, "assert wrote\n")
+    assert (result.passed, result.status) == (False, "failed") and "refused:" in result.stdout
+
+
+@needs_isolation
+def test_unsafe_still_sandboxes_where_a_sandbox_works():
+    result = run_untrusted("import os\n", "assert True\n", unsafe=True)
+    assert (result.status, result.isolation) == ("passed", "bwrap")
+
+
+@needs_isolation
 def test_environment_secrets_do_not_reach_the_code(monkeypatch):
     secret = f"sk-test-{uuid.uuid4().hex}"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
