@@ -196,7 +196,10 @@ def _run(code, tests, host_dir: Path, mechanism: str, timeout_s, limits, max_pro
             argv = prefix + [str(python), "-I", "-B", f"{inner}/harness.py", f"{inner}/solution.py", f"{inner}/tests.py"]
             argv += [str(fd), str(memory), str(cpu), str(nproc), str(fsize), host_dir.name]
             started = time.monotonic()
-            returncode, timed_out = _supervise(argv, nonce, timeout_s, out, err, fds, cwd, env, extra, out_dir / "info")
+            try:
+                returncode, timed_out = _supervise(argv, nonce, timeout_s, out, err, fds, cwd, env, extra, out_dir / "info")
+            except OSError as exc:  # e.g. bwrap removed since the check: the sandbox's failure, not the code's
+                return SandboxResult(False, "error", "", str(exc), mechanism, detail=f"the sandbox did not start: {exc}")
             duration = time.monotonic() - started
         stdout, stderr = _read(out_dir / "stdout"), _read(out_dir / "stderr")
         verdicts = _read(out_dir / "verdict").splitlines()
