@@ -93,7 +93,7 @@ def test_every_fault_is_retried_or_left_errored_for_the_next_run(tmp_path, fast_
     scenarios.write_text("".join(json.dumps({"id": f"{f}-{how}", "input": f"Order {i} never arrived"}) + "\n" for i, (f, how) in enumerate(cases)))
     index = {case: i for i, case in enumerate(cases)}
     with backend.server() as server:
-        server.slow_s = 1.5  # 'stall': the body stops half way, for longer than the read timeout
+        server.slow_s = 2.0  # 'stall': the body stops half way, for longer than the read timeout (1 s)
         for (fault, how), i in index.items():
             judged = fault in VERDICT_FAULTS or fault.startswith("judge-")
             # the judge's request quotes the answer, which quotes the scenario: only it holds "settings page: ..."
@@ -101,7 +101,7 @@ def test_every_fault_is_retried_or_left_errored_for_the_next_run(tmp_path, fast_
             times = 1 if how == "once" else (JUDGE_ATTEMPTS if fault in VERDICT_FAULTS else ATTEMPTS)
             server.targeted[needle] = [fault.removeprefix("judge-")] * times
         flags = backend.flags(server.url) + ["--rubric", "support", "--scenarios", str(scenarios), "--concurrency", "4", "--out", "run",
-                                             "--option", "timeout=0.5", "--judge-option", "timeout=0.5"]
+                                             "--option", "timeout=1", "--judge-option", "timeout=1"]
         first = baseline(tmp_path, flags)
         calls_first = server.count(backend.chat_path)
         second = baseline(tmp_path, ["--retry-errors", "run"])
@@ -157,24 +157,26 @@ def test_executor_retries_each_fault_once_and_gives_up_cleanly_when_it_persists(
     from basesel.run.cache import ResponseCache
     from basesel.run.executor import Executor
 
-    faults = [f for f in SERVER_FAULTS if f != "stall"] + ["stall"]
     outcomes = {}
     with backend.server() as server:
-        server.slow_s = 1.0
-        model = backend.model(server.url, timeout=0.4)
+        server.slow_s = 1.5
+        model = backend.model(server.url)
+        stalling = backend.model(server.url, timeout=0.5)  # a read timeout short enough for the test
         policy = RecordingPolicy()
         executor = Executor(ResponseCache(tmp_path / "cache", enabled=False), policy)  # type: ignore[arg-type]
 
         async def go():
             try:
-                for i, fault in enumerate(faults):
+                for i, fault in enumerate(SERVER_FAULTS):
+                    target = stalling if fault == "stall" else model
                     server.faults = [fault]
-                    once = await executor.call(model, [Message("user", f"once {i}")], GenerationParams(max_tokens=8))
+                    once = await executor.call(target, [Message("user", f"once {i}")], GenerationParams(max_tokens=8))
                     server.faults = [fault] * ATTEMPTS
-                    always = await executor.call(model, [Message("user", f"always {i}")], GenerationParams(max_tokens=8))
+                    always = await executor.call(target, [Message("user", f"always {i}")], GenerationParams(max_tokens=8))
                     outcomes[fault] = (once, always)
             finally:
                 await model.aclose()
+                await stalling.aclose()
 
         asyncio.run(go())
     for fault, (once, always) in outcomes.items():
