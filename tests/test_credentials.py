@@ -65,6 +65,10 @@ def test_ollama_password_in_base_url_never_reaches_errors_files_or_console(tmp_p
             cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120,
         )
     assert proc.returncode in (0, 3, 4, 5, 6), proc.stderr
+    import base64
+
+    basic = "Basic " + base64.b64encode(f"user:{OLLAMA_PASSWORD}".encode()).decode()
+    assert set(server.auth) == {basic}  # the credentials were used (the ollama SDK alone drops them), then never written
     errors = [json.loads(line).get("error") for line in (tmp_path / "run" / "responses.jsonl").read_text().splitlines()]
     assert any(e and server.url in e for e in errors), errors  # the error names the host, redacted
     scan_for_password(tmp_path, proc.stdout, proc.stderr)
@@ -78,6 +82,7 @@ def test_ollama_password_in_base_url_is_not_printed_by_pull_or_models(tmp_path):
                                 cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
         down_url = with_userinfo(server.url)
     assert pulled.returncode == 0, pulled.stderr
+    assert all(a and a.startswith("Basic ") for a in server.auth), server.auth
     down = subprocess.run(BASESEL + ["pull", "qwen3:8b", "--base-url", down_url], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert down.returncode == 1 and "cannot reach the Ollama server" in down.stderr
     with FakeOpenAI() as openai_server:

@@ -29,6 +29,25 @@ def ollama_host(base_url: str | None) -> str:
     return host.rstrip("/")
 
 
+def client_credentials(host: str) -> dict[str, Any]:
+    """The `ollama` SDK drops a host's user:password@ and ?query (a server behind an authenticating proxy):
+    hand them to its httpx client as basic auth and default query parameters instead."""
+    from urllib.parse import unquote, urlsplit
+
+    import httpx
+
+    from .spec import split_query
+
+    parts = urlsplit(host)
+    extra: dict[str, Any] = {}
+    if parts.username or parts.password:
+        extra["auth"] = httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+    query = split_query(host)[1]
+    if query:
+        extra["params"] = query
+    return extra
+
+
 def not_running(host: str) -> ModelError:
     return ModelError(
         f"cannot reach the Ollama server at {redact_url(host)}",
@@ -62,7 +81,7 @@ class OllamaModel:
     def client(self) -> Any:
         if self._client is None:
             ollama = require("ollama", "ollama", "The Ollama backend")
-            self._client = ollama.AsyncClient(host=self.host, timeout=self._timeout)
+            self._client = ollama.AsyncClient(host=self.host, timeout=self._timeout, **client_credentials(self.host))
         return self._client
 
     async def describe(self) -> None:
