@@ -13,7 +13,6 @@ import asyncio
 import functools
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -63,7 +62,7 @@ def fast_retries(monkeypatch):
     monkeypatch.setattr(baseline, "RetryPolicy", functools.partial(RetryPolicy, attempts=ATTEMPTS, base_delay_s=0.005, max_delay_s=0.02))
 
 
-def baseline(tmp_path: Path, args: list[str]):
+def baseline(args: list[str]):
     """`basesel baseline ... --json` in process: a traceback would surface as the result's exception."""
     from basesel.cli.main import app
 
@@ -72,11 +71,6 @@ def baseline(tmp_path: Path, args: list[str]):
     assert result.exit_code in (0, 3, 4, 5, 6), (result.exit_code, result.output)  # a decision, not an error (1)
     assert "Traceback" not in result.output and "internal error" not in result.output
     return json.loads(result.stdout)
-
-
-def records(path: Path) -> dict[str, dict]:
-    """The latest record per scenario."""
-    return {r["scenario_id"]: r for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
 
 
 def assert_no_false_failures(summary):
@@ -102,9 +96,9 @@ def test_every_fault_is_retried_or_left_errored_for_the_next_run(tmp_path, fast_
             server.targeted[needle] = [fault.removeprefix("judge-")] * times
         flags = backend.flags(server.url) + ["--rubric", "support", "--scenarios", str(scenarios), "--concurrency", "4", "--out", "run",
                                              "--option", "timeout=1", "--judge-option", "timeout=1"]
-        first = baseline(tmp_path, flags)
+        first = baseline(flags)
         calls_first = server.count(backend.chat_path)
-        second = baseline(tmp_path, ["--retry-errors", "run"])
+        second = baseline(["--retry-errors", "run"])
         calls_second = server.count(backend.chat_path) - calls_first
     responses = [json.loads(line) for line in (tmp_path / "run" / "responses.jsonl").read_text().splitlines()]
     errors = {r["scenario_id"]: r["error"] for r in responses if "error" in r}
