@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import socket
 import stat
 import tempfile
@@ -137,6 +138,19 @@ def test_kernel_settings_stay_out_of_reach():
     """)
     result = run_untrusted(code, "assert wrote\n")
     assert (result.passed, result.status) == (False, "failed") and "refused:" in result.stdout
+
+
+@needs_isolation
+@pytest.mark.skipif(MECHANISM and "--disable-userns" not in sandbox._bwrap_help(shutil.which("bwrap") or ""), reason="bubblewrap < 0.8")
+def test_no_nested_user_namespace():
+    code = textwrap.dedent("""
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        created = libc.unshare(0x10000000) == 0  # CLONE_NEWUSER: full capabilities in a namespace of one's own
+        print("unshare:", os.strerror(ctypes.get_errno()))
+    """)
+    result = run_untrusted(code, "assert created\n")
+    assert (result.passed, result.status) == (False, "failed") and "unshare:" in result.stdout
 
 
 @needs_isolation

@@ -3,7 +3,8 @@
 The sandbox is bubblewrap (`bwrap`): new user, network, PID, mount, IPC and UTS namespaces; a read-only
 root holding only /usr and the interpreter's own prefix (no home, no project, no /etc secrets); a small
 tmpfs at /tmp as the only writable place; an empty environment; no capabilities; run as an
-unprivileged user (root drops to nobody first, so kernel files owned by root stay out of reach).
+unprivileged user (root drops to nobody first, so kernel files owned by root stay out of reach), who
+cannot create user namespaces of its own (the usual way into the kernel's less-guarded code).
 Inside, `sandbox_harness.py` sets the CPU, memory, file-size, open-file and process-count limits and
 runs the solution and then its tests. The wall clock is kept here: past it, the whole process group is
 killed, and with it the PID namespace, so nothing the code forked survives.
@@ -134,8 +135,18 @@ def _sandbox_python() -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=4)
+def _bwrap_help(bwrap: str) -> str:
+    try:
+        return subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def _bwrap_argv(bwrap: str, python: Path, host_dir: Path) -> list[str]:
     argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+    if "--disable-userns" in _bwrap_help(bwrap):  # bubblewrap >= 0.8
+        argv.insert(3, "--disable-userns")
     argv += ["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     argv += ["--clearenv"]
     for name, value in _sandbox_env("/tmp").items():
