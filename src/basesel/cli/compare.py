@@ -9,8 +9,8 @@ import typer
 
 
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="The reference run directory (e.g. the baseline, runs/base).")],
-    run_b: Annotated[Path, typer.Argument(help="The run compared against it (e.g. the fine-tuned model's, runs/ft/eval).")],
+    run_a: Annotated[Path, typer.Argument(metavar="A", help="The reference run directory (e.g. the baseline, runs/base).")],
+    run_b: Annotated[Path, typer.Argument(metavar="B", help="The run compared against it (e.g. the fine-tuned model's, runs/ft/eval).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON on stdout.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Compare even if the rubric, judge or scenario set differ, or a run is unfinished (pairs the scenarios both graded).")] = False,
     doc: Annotated[Optional[Path], typer.Option("--doc", help="Add (or replace) the comparison as a section of this markdown document, e.g. docs/base-model-evaluation.md.")] = None,
