@@ -299,3 +299,18 @@ def test_cli_json_terminal_and_doc(runs, tmp_path):
     assert doc.read_text().startswith("# Base Model Evaluation\n\nbaseline\n\n<!-- basesel:section compare:") and "## Comparison: openai/base vs openai/tuned" in doc.read_text()
     bad = subprocess.run(BASESEL + ["compare", str(a), str(tmp_path / "missing")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "run B:" in bad.stderr and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_re_rendering_the_baseline_document_keeps_its_comparison_section(runs, tmp_path):
+    from basesel.report.render import render_report
+
+    _, a, b = runs
+    doc = tmp_path / "docs" / "base-model-evaluation.md"
+    render_report(a, doc)
+    baseline_part = doc.read_bytes()
+    append_section(doc, render_comparison_markdown(compare_runs(a, b)), marker="finetune")
+    with_section = doc.read_bytes()
+    render_report(a, doc)  # `basesel report runs/base`: the same run, re-rendered
+    assert doc.read_bytes() == with_section and with_section.startswith(baseline_part)
+    render_report(b, doc)  # another run written over the document: the old comparison is not about it
+    assert b"Fine-tune results" not in doc.read_bytes()

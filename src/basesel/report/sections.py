@@ -83,12 +83,26 @@ def sections_in(text: str) -> list[str]:
     return [m.group(0) if m.group(0).endswith("\n") else m.group(0) + "\n" for m in _ANY_SECTION.finditer(text)]
 
 
-def carry_sections(old_text: str, new_text: str) -> str:
+_ABOUT = re.compile(r"<!-- basesel:about run=(?P<run>.+?) -->")
+
+
+def about_tag(run_dir: Path) -> str:
+    """A hidden line inside a section naming the run it extends (the decision document's own run), so a
+    re-rendered document keeps the section only while it is about the same run."""
+    return f"<!-- basesel:about run={Path(run_dir).resolve().as_posix()} -->"
+
+
+def carry_sections(old_text: str, new_text: str, run_dir: Path | None = None) -> str:
     """`new_text` (a re-rendered document) with the sections of `old_text` it lacks appended, so that
-    re-rendering the baseline part does not drop "Fine-tune results"."""
+    re-rendering the baseline part does not drop "Fine-tune results". A section that names another run
+    (its about line) is left out: it compared a baseline this document no longer shows."""
     out = new_text
+    here = Path(run_dir).resolve().as_posix() if run_dir is not None else None
     for block in sections_in(old_text):
         marker = _ANY_SECTION.match(block).group("m")  # type: ignore[union-attr]
+        about = _ABOUT.search(block)
+        if about and here is not None and about.group("run") != here:
+            continue
         if start_tag(marker) not in out:
             out = replace_or_append(out, block.split("\n", 1)[1].rsplit(end_tag(marker), 1)[0], marker)
     return out

@@ -304,6 +304,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~])")
 def render_comparison_markdown(comparison: dict[str, Any], *, heading: str = "Fine-tune results", training: dict[str, Any] | None = None) -> str:
     """The comparison as a markdown section (## heading). `training`: the record of the fine-tune that made
     B (training.json); its `loss_curve_png` is linked as given, so pass it relative to the document."""
+    from ..report.sections import about_tag
+
     return _environment().get_template("comparison.md.j2").render(
-        c=comparison, heading=heading, t=_training_view(training), flips_shown=FLIPS_SHOWN, alpha=ALPHA
+        c=comparison, heading=heading, t=_training_view(training), flips_shown=FLIPS_SHOWN, alpha=ALPHA, about=about_tag(Path(comparison["a"]["run_dir"]))
     )
