@@ -314,3 +314,14 @@ def test_re_rendering_the_baseline_document_keeps_its_comparison_section(runs, t
     assert doc.read_bytes() == with_section and with_section.startswith(baseline_part)
     render_report(b, doc)  # another run written over the document: the old comparison is not about it
     assert b"Fine-tune results" not in doc.read_bytes()
+
+
+def test_clear_errors_for_the_same_run_twice_and_a_parent_folder(runs, tmp_path):
+    tmp, a, b = runs
+    with pytest.raises(ConfigError, match="same run directory"):
+        compare_runs(a, a)
+    parent = tmp_path / "ft"
+    shutil.copytree(b, parent / "eval")
+    with pytest.raises(ConfigError) as err:
+        compare_runs(a, parent)
+    assert "no manifest.json" in err.value.message and str(parent / "eval") in err.value.hint

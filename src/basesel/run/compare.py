@@ -46,6 +46,10 @@ def brief(text: str | None, limit: int) -> str:
 def compare_runs(run_a: Path, run_b: Path, *, force: bool = False) -> dict[str, Any]:
     """Compare run B against run A (the baseline). Refuses (ConfigError) runs that were not graded the
     same way, unfinished runs and runs without a scenario in common; `force` compares what is there."""
+    if Path(run_a).resolve() == Path(run_b).resolve():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"A and B are the same run directory ({run_a})", hint="Pass two different runs: the reference (e.g. the baseline) first, then the run to compare with it.")
     a, b = load_run(Path(run_a), "A"), load_run(Path(run_b), "B")
     notes = require_finished([a, b], force)
     diffs = check_comparable(a, b, force)

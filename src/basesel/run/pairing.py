@@ -51,6 +51,13 @@ def load_run(path: Path, label: str) -> LoadedRun:
         raise ConfigError(f"run {label}: {path} does not exist", hint="Pass a run directory written by `basesel baseline` (its --out), e.g. runs/base.")
     if not path.is_dir():
         raise ConfigError(f"run {label}: {path} is a file, not a run directory", hint="Pass the directory that holds manifest.json, responses.jsonl and assessments.jsonl.")
+    if not (path / "manifest.json").is_file():
+        inside = sorted(p.parent for p in path.glob("*/manifest.json"))
+        if inside:  # e.g. runs/ft, whose re-evaluation run is runs/ft/eval
+            raise ConfigError(
+                f"run {label}: {path} is not a basesel run directory (no manifest.json)",
+                hint=f"Pass the run directory inside it: {', '.join(str(p) for p in inside[:3])}.",
+            )
     try:
         manifest = load_manifest(path)
         for name, keys in _RECORD_KEYS.items():
@@ -159,8 +166,15 @@ def _ids(ids: list[str], limit: int = 5) -> str:
 
 
 def notes_on_settings(a: LoadedRun, b: LoadedRun) -> list[str]:
-    """Differences that are allowed (they are what is compared) but a reader should know."""
+    """Differences that are allowed (they are what is compared) but a reader should know, and what
+    weakens the evidence of both runs (the judge)."""
     notes = []
+    for run in (a, b):
+        rel = run.summary["judge_reliability"]
+        if rel["judge_is_candidate"]:
+            notes.append(f"in run {run.label} the judge is the candidate itself: it graded its own answers, which inflates that run's pass rate.")
+    if any(run.summary["judge_reliability"]["judge_is_tiny"] for run in (a, b)):
+        notes.append(f"the judge ({a.summary['judge_reliability']['judge']}) is a tiny model: its verdicts, and so this comparison, are weak evidence.")
     ca, cb = a.manifest["config"], b.manifest["config"]
     changed = [f"{k} {ca.get(k)!r} vs {cb.get(k)!r}" for k in CANDIDATE_SETTINGS if ca.get(k) != cb.get(k)]
     if changed:
