@@ -325,3 +325,16 @@ def test_clear_errors_for_the_same_run_twice_and_a_parent_folder(runs, tmp_path)
     with pytest.raises(ConfigError) as err:
         compare_runs(a, parent)
     assert "no manifest.json" in err.value.message and str(parent / "eval") in err.value.hint
+
+
+def test_an_adapter_on_the_same_base_is_named_and_not_called_noise(runs, tmp_path):
+    _, a, b = runs
+    lora = tmp_path / "lora-run"
+    shutil.copytree(b, lora)
+    manifest = json.loads((lora / "manifest.json").read_text())
+    manifest["candidate"] = json.loads((a / "manifest.json").read_text())["candidate"]  # the same base model
+    manifest["config"]["model_options"] = {"lora": "runs/ft/adapter.gguf"}
+    (lora / "manifest.json").write_text(json.dumps(manifest))
+    c = compare_runs(a, lora)
+    assert c["b"]["candidate"] == "openai/base + LoRA adapter.gguf"
+    assert not any("sampling noise" in n for n in c["notes"]) and any("model_options" in n for n in c["notes"])

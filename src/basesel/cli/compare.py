@@ -77,7 +77,7 @@ def show_comparison(c: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ..run.compare import FLIPS_SHOWN, _p, _pct_points
+    from ..run.compare import FLIPS_SHOWN, format_p, format_points
     from .common import stdout_console
 
     console = stdout_console()
@@ -94,15 +94,15 @@ def show_comparison(c: dict[str, Any]) -> None:
         g = side["paired"]
         rates.add_row(label, escape(side["candidate"]), f"{g['passed']}/{g['scored']}", _pct(g["pass_rate"]), f"{_pct(g['ci95'][0])}-{_pct(g['ci95'][1])}", escape(g["decision"]))
     console.print(rates)
-    console.print(f"[bold]B - A: {_pct_points(d['estimate'])}[/]  (paired bootstrap 95% interval {_pct_points(d['low'])} to {_pct_points(d['high'])})")
+    console.print(f"[bold]B - A: {format_points(d['estimate'])}[/]  (paired bootstrap 95% interval {format_points(d['low'])} to {format_points(d['high'])})")
     table = Table(title="Paired outcomes", title_justify="left")
     for col in ("", "B passes", "B fails"):
         table.add_column(col, justify="right")
     table.add_row("A passes", str(t["both_pass"]), str(t["a_only"]))
     table.add_row("A fails", str(t["b_only"]), str(t["both_fail"]))
     console.print(table)
-    clustered = f", clustered p {_p(m['p_clustered'])}" if m["p_clustered"] is not None else ""
-    console.print(f"McNemar on {t['discordant']} discordant pairs: exact p {_p(m['p_exact'])}, mid-p {_p(m['p_mid'])}{clustered}")
+    clustered = f", clustered p {format_p(m['p_clustered'])}" if m["p_clustered"] is not None else ""
+    console.print(f"McNemar on {t['discordant']} discordant pairs: exact p {format_p(m['p_exact'])}, mid-p {format_p(m['p_mid'])}{clustered}")
     if c["criteria"]:
         crit = Table(title="Failures by criterion (B - A)", title_justify="left")
         for col in ("criterion", "A", "B", "change", "fixed", "broken"):

@@ -206,7 +206,7 @@ def _flips(a, b, pairs: list[Pair]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def _pct_points(x: float) -> str:
+def format_points(x: float) -> str:
     return f"{100 * x:+.1f} points"
 
 
@@ -219,16 +219,16 @@ def _verdict(c: dict[str, Any]) -> str:
     n = c["pairing"]["paired"]
     head = (
         f"On {n} paired {'samples' if c['pairing']['unit'] == 'scenario-sample' else 'scenarios'}, B passes {pb['passed']} and A {pa['passed']} "
-        f"({100 * pa['pass_rate']:.1f}% -> {100 * pb['pass_rate']:.1f}%, {_pct_points(d['estimate'])}; 95% interval {_pct_points(d['low'])} to {_pct_points(d['high'])})."
+        f"({100 * pa['pass_rate']:.1f}% -> {100 * pb['pass_rate']:.1f}%, {format_points(d['estimate'])}; 95% interval {format_points(d['low'])} to {format_points(d['high'])})."
     )
     t = c["table"]
     if t["discordant"] == 0:
         sig = " No scenario flipped: the runs agree on every paired sample."
     elif p < ALPHA:
         direction = "better" if d["estimate"] > 0 else "worse"
-        sig = f" {t['b_only']} flipped to pass and {t['a_only']} to fail; {which} p = {_p(p)}: B is {direction}, and chance alone rarely gives a split this uneven."
+        sig = f" {t['b_only']} flipped to pass and {t['a_only']} to fail; {which} p = {format_p(p)}: B is {direction}, and chance alone rarely gives a split this uneven."
     else:
-        sig = f" {t['b_only']} flipped to pass and {t['a_only']} to fail; {which} p = {_p(p)}: not distinguishable from chance at this sample size."
+        sig = f" {t['b_only']} flipped to pass and {t['a_only']} to fail; {which} p = {format_p(p)}: not distinguishable from chance at this sample size."
     crosses = d["low"] < 0 < d["high"]
     if crosses and t["discordant"]:
         sig += " The interval includes no change."
@@ -236,7 +236,7 @@ def _verdict(c: dict[str, Any]) -> str:
     return head + sig + band
 
 
-def _p(p: float) -> str:
+def format_p(p: float) -> str:
     return f"{p:.2g}" if p >= 0.001 else "< 0.001"
 
 
@@ -283,8 +283,8 @@ def _environment():
     from ..report.render import _environment as report_environment
 
     env = report_environment()
-    env.filters["p"] = _p
-    env.filters["points"] = _pct_points
+    env.filters["p"] = format_p
+    env.filters["points"] = format_points
     env.filters["num"] = lambda x, nd=3: "-" if x is None else (f"{x:,.{nd}f}" if isinstance(x, float) else f"{x:,}" if isinstance(x, int) else str(x))
     env.filters["duration"] = _duration
     env.filters["mdquote"] = lambda s: _MD_SPECIAL.sub(r"\\\1", str(s or ""))  # a quoted answer stays plain text

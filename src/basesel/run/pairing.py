@@ -20,7 +20,7 @@ _RECORD_KEYS = {"responses.jsonl": ("scenario_id", "sample"), "assessments.jsonl
 # Judge settings that change verdicts: a difference is as serious as another judge.
 JUDGE_SETTINGS = ("judge_samples", "judge_temperature")
 # Settings of the candidate that may differ (they are part of what is compared) but are worth saying.
-CANDIDATE_SETTINGS = ("temperature", "max_tokens", "samples", "think", "seed")
+CANDIDATE_SETTINGS = ("temperature", "max_tokens", "samples", "think", "seed", "model_options")
 
 
 @dataclass
@@ -36,8 +36,10 @@ class LoadedRun:
 
     @property
     def candidate(self) -> str:
+        """provider/name, plus the LoRA adapter when one was served on the base (`-o lora=FILE`)."""
         c = self.manifest["candidate"]
-        return f"{c['provider']}/{c['name']}"
+        lora = (self.manifest["config"].get("model_options") or {}).get("lora")
+        return f"{c['provider']}/{c['name']}" + (f" + LoRA {Path(str(lora)).name}" if lora else "")
 
     @property
     def samples(self) -> int:
