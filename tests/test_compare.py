@@ -338,3 +338,15 @@ def test_an_adapter_on_the_same_base_is_named_and_not_called_noise(runs, tmp_pat
     c = compare_runs(a, lora)
     assert c["b"]["candidate"] == "openai/base + LoRA adapter.gguf"
     assert not any("sampling noise" in n for n in c["notes"]) and any("model_options" in n for n in c["notes"])
+
+
+def test_flips_carry_the_reason_and_critical_failures_first(runs):
+    _, a, b = runs
+    c = compare_runs(a, b)
+    regressed = c["flips"]["regressed"]
+    assert regressed[0]["critical"] == ["CS7"]  # the support rubric's critical 'no invented facts' (judged 'no')
+    assert regressed[0]["reason"].startswith("CS7: ")  # the critical criterion's reason comes first
+    rows = {r["id"]: r for r in c["criteria"]}
+    assert rows["CS7"]["critical"] and not rows["CS1"]["critical"]
+    md = render_comparison_markdown(c)
+    assert "(**critical: CS7**)" in md and "| CS7 (critical) |" in md

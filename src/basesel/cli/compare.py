@@ -115,7 +115,10 @@ def show_comparison(c: dict[str, Any]) -> None:
         console.print(f"[bold]{len(items)} {title}[/]")
         for f in items[:FLIPS_SHOWN]:
             failed = f["failed_a"] if key == "improved" else f["failed_b"]
-            console.print(f"  {escape(f['scenario_id'])}: {escape(f['input'][:100])}  [dim](failed {escape(', '.join(failed) or 'the pass rule')})[/]")
+            critical = f"  [bold red]critical: {escape(', '.join(f['critical']))}[/]" if f["critical"] else ""
+            console.print(f"  {escape(f['scenario_id'])}: {escape(f['input'][:100])}  [dim](failed {escape(', '.join(failed) or 'the pass rule')})[/]{critical}")
+            if f["reason"]:
+                console.print(f"    [dim]{escape(f['reason'])}[/]")
         if len(items) > FLIPS_SHOWN:
             console.print(f"  ... and {len(items) - FLIPS_SHOWN} more (--json lists them all)")
     console.print(f"\n{escape(c['verdict'])}")

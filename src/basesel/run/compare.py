@@ -29,6 +29,7 @@ SEED = 0
 ALPHA = 0.05
 INPUT_CHARS = 160
 ANSWER_CHARS = 240
+REASON_CHARS = 160
 
 
 def brief(text: str | None, limit: int) -> str:
@@ -155,6 +156,7 @@ def _criteria(pairs: list[Pair]) -> list[dict[str, Any]]:
     """Per criterion, on the paired samples: failures under A and B, and how many samples it flipped."""
     order: list[str] = []
     stats: dict[str, Counter[str]] = {}
+    critical = {g for p in pairs for side in (p.a, p.b) for g in side.get("gate_failures") or []}
     for p in pairs:
         a_by = {c["id"]: c["passed"] for c in p.a["criteria"]}
         b_by = {c["id"]: c["passed"] for c in p.b["criteria"]}
@@ -176,6 +178,7 @@ def _criteria(pairs: list[Pair]) -> list[dict[str, Any]]:
             "id": cid,
             **{k: s[k] for k in ("failures_a", "failures_b", "applicable_a", "applicable_b", "fixed", "broken")},
             "delta": s["failures_b"] - s["failures_a"],
+            "critical": cid in critical,  # a failure of it fails the sample whatever the score (seen failing here)
             "fail_rate_a": round(s["failures_a"] / s["applicable_a"], 4) if s["applicable_a"] else None,
             "fail_rate_b": round(s["failures_b"] / s["applicable_b"], 4) if s["applicable_b"] else None,
         })
@@ -183,9 +186,17 @@ def _criteria(pairs: list[Pair]) -> list[dict[str, Any]]:
     return rows
 
 
+def _first_reason(assessment: dict[str, Any]) -> str:
+    """The reason given for the sample's first failed criterion, critical ones first: why it failed."""
+    gates = set(assessment.get("gate_failures") or [])
+    failed = sorted((c for c in assessment["criteria"] if c["passed"] is False), key=lambda c: c["id"] not in gates)
+    return f"{failed[0]['id']}: {brief(failed[0].get('reason'), REASON_CHARS)}" if failed else ""
+
+
 def _flip(a, b, p: Pair) -> dict[str, Any]:
     key = (p.scenario_id, p.sample)
     ra, rb = a.responses.get(key, {}), b.responses.get(key, {})
+    failing = p.a if not p.a_passed else p.b
     return {
         "scenario_id": p.scenario_id,
         "sample": p.sample,
@@ -194,15 +205,18 @@ def _flip(a, b, p: Pair) -> dict[str, Any]:
         "answer_b": brief(rb.get("answer"), ANSWER_CHARS),
         "failed_a": [c["id"] for c in p.a["criteria"] if c["passed"] is False],
         "failed_b": [c["id"] for c in p.b["criteria"] if c["passed"] is False],
+        "critical": list(failing.get("gate_failures") or []),  # critical criteria failed on the failing side
+        "reason": _first_reason(failing),
         "score_a": p.a.get("score"),
         "score_b": p.b.get("score"),
     }
 
 
 def _flips(a, b, pairs: list[Pair]) -> dict[str, list[dict[str, Any]]]:
+    regressed = [_flip(a, b, p) for p in pairs if p.a_passed and not p.b_passed]
     return {
         "improved": [_flip(a, b, p) for p in pairs if p.b_passed and not p.a_passed],
-        "regressed": [_flip(a, b, p) for p in pairs if p.a_passed and not p.b_passed],
+        "regressed": sorted(regressed, key=lambda f: not f["critical"]),  # a broken safety gate first
     }
 
 
@@ -233,6 +247,10 @@ def _verdict(c: dict[str, Any]) -> str:
     if crosses and t["discordant"]:
         sig += " The interval includes no change."
     band = f" New band for B: {pb['decision']}; A was {pa['decision']}."
+    critical = [f for f in c["flips"]["regressed"] if f["critical"]]
+    if critical:
+        ids = sorted({g for f in critical for g in f["critical"]})
+        band += f" {len(critical)} of the scenarios B broke fail a critical criterion ({', '.join(ids)}): read them before acting on the rate."
     return head + sig + band
 
 
