@@ -350,3 +350,21 @@ def test_flips_carry_the_reason_and_critical_failures_first(runs):
     assert rows["CS7"]["critical"] and not rows["CS1"]["critical"]
     md = render_comparison_markdown(c)
     assert "(**critical: CS7**)" in md and "| CS7 (critical) |" in md
+    assert "2 of the scenarios B broke fail a critical criterion (CS7)" in c["verdict"]
+
+
+def test_cli_training_paragraph_links_the_loss_curve_from_the_document(runs, tmp_path):
+    _, a, b = runs
+    ft = tmp_path / "runs" / "ft"
+    ft.mkdir(parents=True)
+    (ft / "training.json").write_text(json.dumps({"engine": "peft", "base": "HuggingFaceTB/SmolLM2-135M-Instruct", "loss_curve_png": "loss_curve.png",
+                                                   "result": {"steps": 12, "wall_time_s": 30.5, "tokens_per_s": 420.0}}))
+    env = cli_env(tmp_path)
+    args = ["compare", str(a), str(b), "--doc", "docs/eval.md", "--heading", "Fine-tune results", "--training", "runs/ft/training.json"]
+    proc = subprocess.run(BASESEL + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "docs" / "eval.md").read_text()
+    assert "## Fine-tune results" in text and "![Training and validation loss](../runs/ft/loss_curve.png)" in text
+    assert "Engine **peft**" in text and "12 steps" in text and "30 s wall time" in text and "420 tokens/s" in text
+    missing = subprocess.run(BASESEL + ["compare", str(a), str(b), "--training", "nope.json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "--training nope.json not found" in missing.stderr
