@@ -113,6 +113,11 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
         research=load_research(research),
         next_steps=NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."]),
     )
+    from .placement import document_path
+
+    doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
+    if note:
+        summary["doc_note"] = note
     if doc_path.is_file():  # sections added later ("Fine-tune results") survive a re-render of this run
         from .sections import carry_sections
 
