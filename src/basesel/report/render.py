@@ -118,5 +118,12 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
     doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
     if note:
         summary["doc_note"] = note
+    if doc_path.is_file():  # sections added later ("Fine-tune results") survive a re-render of this run
+        from .sections import carry_sections
+
+        try:
+            text = carry_sections(doc_path.read_bytes().decode("utf-8"), text, run_dir)
+        except (OSError, UnicodeDecodeError):
+            pass  # an unreadable old document has nothing to carry over; it is replaced
     atomic_write_text(doc_path, text)
     return doc_path

@@ -22,6 +22,18 @@ def _latest(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, An
     return out
 
 
+def latest_records(run_dir: Path) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[tuple[str, int], dict[str, Any]]]:
+    """(responses, assessments) of a run, the latest record per (scenario, sample): what the summary counts."""
+    from .baseline import ASSESSMENTS, RESPONSES
+
+    return _latest(list(read_jsonl(run_dir / RESPONSES))), _latest(list(read_jsonl(run_dir / ASSESSMENTS)))
+
+
+def sample_outcome(assessment: dict[str, Any]) -> bool | None:
+    """One sample's pass (True) / fail (False) as the gate counts it; None when it is unscored."""
+    return bool(assessment["passed"]) if assessment["scored"] else None
+
+
 def load_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
     if not path.is_file():
@@ -108,11 +120,10 @@ def _uniform_verdicts(scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:
-    from .baseline import ASSESSMENTS, RESPONSES, is_tiny
+    from .baseline import is_tiny
 
     manifest = load_manifest(run_dir)
-    responses = _latest(list(read_jsonl(run_dir / RESPONSES)))
-    assessments = _latest(list(read_jsonl(run_dir / ASSESSMENTS)))
+    responses, assessments = latest_records(run_dir)
     scenario_count = manifest["scenarios"]["count"]
     samples = manifest["config"].get("samples", 1)
     expected = scenario_count * samples
@@ -120,9 +131,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     ok = [r for r in responses.values() if "error" not in r]
     errored = [r for r in responses.values() if "error" in r]
     truncated = [r for r in ok if r.get("truncated")]
-    scored = [a for a in assessments.values() if a["scored"]]
-    unscored = [a for a in assessments.values() if not a["scored"]]
-    passed = [a for a in scored if a["passed"]]
+    scored = [a for a in assessments.values() if sample_outcome(a) is not None]
+    unscored = [a for a in assessments.values() if sample_outcome(a) is None]
+    passed = [a for a in scored if sample_outcome(a)]
     gate = evaluate_gate(len(passed), len(scored))
 
     # Failure analysis per criterion, with representative reasons and scenario ids.
