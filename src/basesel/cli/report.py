@@ -58,6 +58,10 @@ def report(
     from ..report.render import render_report
 
     path = render_report(run_dir, doc, research=research, html=not no_html)
+    if path != doc:
+        from .common import warn
+
+        warn(f"nothing was scored in {run_dir}, so {doc} (which holds a decision) was left as it is")
     console.print(f"wrote {path}")
     if not no_html:
         from ..report.viewer import default_html_path

@@ -157,6 +157,18 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
         viewer=html_path.name if html_path else None,
         next_steps=NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."]),
     )
+    from .placement import document_path
+
+    doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
+    if note:
+        summary["doc_note"] = note
+    if doc_path.is_file():  # sections added later ("Fine-tune results") survive a re-render of this run
+        from .sections import carry_sections
+
+        try:
+            text = carry_sections(doc_path.read_bytes().decode("utf-8"), text, run_dir)
+        except (OSError, UnicodeDecodeError):
+            pass  # an unreadable old document has nothing to carry over; it is replaced
     atomic_write_text(doc_path, text)
     if html_path is not None:
         from .viewer import write_viewer

@@ -22,6 +22,18 @@ def _latest(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, An
     return out
 
 
+def latest_records(run_dir: Path) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[tuple[str, int], dict[str, Any]]]:
+    """(responses, assessments) of a run, the latest record per (scenario, sample): what the summary counts."""
+    from .baseline import ASSESSMENTS, RESPONSES
+
+    return _latest(list(read_jsonl(run_dir / RESPONSES))), _latest(list(read_jsonl(run_dir / ASSESSMENTS)))
+
+
+def sample_outcome(assessment: dict[str, Any]) -> bool | None:
+    """One sample's pass (True) / fail (False) as the gate counts it; None when it is unscored."""
+    return bool(assessment["passed"]) if assessment["scored"] else None
+
+
 def load_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
     if not path.is_file():
@@ -97,7 +109,7 @@ def _uniform_verdicts(scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
     verdicts: dict[str, list[str]] = defaultdict(list)
     for a in scored:
         for c in a["criteria"]:
-            if c.get("source") == "judge" and c.get("verdict") is not None:
+            if c.get("source") == "judge" and c.get("verdict") in ("yes", "no", "n/a"):
                 verdicts[c["id"]].append(str(c["verdict"]))
     return [
         {"id": cid, "verdict": vs[0], "n": len(vs)}
@@ -107,11 +119,10 @@ def _uniform_verdicts(scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:
-    from .baseline import ASSESSMENTS, RESPONSES, is_tiny
+    from .baseline import is_tiny
 
     manifest = load_manifest(run_dir)
-    responses = _latest(list(read_jsonl(run_dir / RESPONSES)))
-    assessments = _latest(list(read_jsonl(run_dir / ASSESSMENTS)))
+    responses, assessments = latest_records(run_dir)
     scenario_count = manifest["scenarios"]["count"]
     samples = manifest["config"].get("samples", 1)
     expected = scenario_count * samples
@@ -119,9 +130,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     ok = [r for r in responses.values() if "error" not in r]
     errored = [r for r in responses.values() if "error" in r]
     truncated = [r for r in ok if r.get("truncated")]
-    scored = [a for a in assessments.values() if a["scored"]]
-    unscored = [a for a in assessments.values() if not a["scored"]]
-    passed = [a for a in scored if a["passed"]]
+    scored = [a for a in assessments.values() if sample_outcome(a) is not None]
+    unscored = [a for a in assessments.values() if sample_outcome(a) is None]
+    passed = [a for a in scored if sample_outcome(a)]
     gate = evaluate_gate(len(passed), len(scored))
 
     # Failure analysis per criterion, with representative reasons and scenario ids.
@@ -225,6 +236,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if len(assessments) + len(errored) < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
+    from .conversation_summary import multi_turn_summary
+
+    multi_turn = multi_turn_summary(run_dir, responses, assessments)
+    if multi_turn:
+        warnings += multi_turn.pop("warnings")
     checks_only = _checks_only(scored)
     uniform = _uniform_verdicts(scored)
     if uniform:
@@ -242,6 +258,13 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             f"the judge's calibration against human labels gives Cohen's kappa {calibration['kappa']:.2f} (< {KAPPA_THRESHOLD}): "
             "its verdicts disagree with people too often to trust this pass rate alone."
         )
+
+    from .decision import decision_fields
+
+    gate_dict = gate.to_dict()
+    decided = decision_fields(manifest, gate_dict, judge_is_candidate=judge_is_candidate, judge_tiny=judge_tiny, scored=scored, unscored=unscored, calibration=calibration)
+    if decided["judge_verdicts"]["note"]:
+        warnings.append(decided["judge_verdicts"]["note"])
 
     growth_path = run_dir / "growth.json"
     growth = read_json_object(growth_path, "sample growth log", hint=f"Delete {growth_path}, or {rerun_hint(run_dir)}") if growth_path.is_file() else None
@@ -268,7 +291,10 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "unscored": len(unscored),
             "passed": len(passed),
         },
-        "gate": gate.to_dict(),
+        "gate": gate_dict,
+        "provisional": decided["provisional"],
+        "provisional_reasons": decided["provisional_reasons"],
+        "safety": decided["safety"],
         "checks_only": checks_only,
         "criteria": criteria_stats,
         "gate_failures": dict(gate_failures),
@@ -286,6 +312,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "low_agreement_criteria": sorted(c["id"] for c in criteria_stats if c["agreement"] is not None and c["agreement"] < LOW_AGREEMENT),
             "calibration": calibration,
             "calibration_note": calibration_note,
+            "verdicts": decided["judge_verdicts"],
         },
         "examples": {"best": best, "worst": worst},
         "performance": {
@@ -298,4 +325,5 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "cost_usd": round(sum(costs), 6) if costs else None,
         },
         "warnings": warnings,
+        "multi_turn": multi_turn,
     }
