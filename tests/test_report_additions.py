@@ -57,10 +57,12 @@ def test_document_links_gate_and_topic_charts_written_beside_it(run, tmp_path):
         assert f"]({name})" in doc  # relative: the document and its pictures move together
         assert (doc_path.parent / name).read_bytes()[:8] == PNG
     assert "base-model-evaluation.html" not in doc and "eval.html" not in doc  # no viewer written, none linked
-    # A run with nothing scored has no gate to draw: an old picture is removed, not left to mislead.
+    # A run with nothing scored has no gate to draw: a stale picture beside its document is removed, not
+    # left to mislead. (Over a document that holds a decision it writes beside it instead: next test.)
     empty = tmp_path / "empty"
     make_run(empty, 8, seed=9)
     (empty / "assessments.jsonl").write_text("")
+    doc_path.unlink()
     render_report(empty, doc_path, html=False)
     assert not (doc_path.parent / "eval-gate.png").exists()
     assert "eval-gate.png" not in doc_path.read_text()
@@ -223,3 +225,16 @@ def test_viewer_of_untagged_scenarios_and_of_a_run_with_nothing_scored(tmp_path)
     assert CliRunner().invoke(app, ["report", str(run), "--html"]).exit_code == 0
     html = (run / "viewer.html").read_text()
     assert "nothing was scored" in html and {r["st"] for r in _rows(html)} <= {"pending", "error"}
+
+
+def test_a_run_with_nothing_scored_leaves_a_decisions_charts_and_viewer_alone(run, tmp_path):
+    doc = tmp_path / "docs" / "eval.md"
+    render_report(run, doc)  # a decision, with its pictures and viewer
+    before = {p.name: p.read_bytes() for p in doc.parent.iterdir()}
+    empty = make_run(tmp_path / "empty", 8, seed=9)
+    (empty / "assessments.jsonl").write_text("")
+    written = render_report(empty, doc)
+    assert written.name == "eval.no-decision.md"
+    for name in ("eval.md", "eval-gate.png", "eval-topic.png", "eval.html"):
+        assert (doc.parent / name).read_bytes() == before[name], name
+    assert (doc.parent / "eval.no-decision.html").is_file() and "eval.no-decision.html" in written.read_text()

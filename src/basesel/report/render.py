@@ -138,6 +138,12 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
             summary["cache"] = read_json_object(previous, "run summary", hint=hint).get("cache")
     band = summary["gate"]["band"]
     research_data = load_research(research)
+    from .placement import document_path
+
+    doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
+    if note:
+        summary["doc_note"] = note
+    # Charts and viewer go beside the document actually written (never over a decision's own pictures).
     chart_files: dict[str, str] = {}
     if charts:
         from .doc_charts import write_doc_charts
@@ -157,11 +163,6 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
         viewer=html_path.name if html_path else None,
         next_steps=NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."]),
     )
-    from .placement import document_path
-
-    doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
-    if note:
-        summary["doc_note"] = note
     if doc_path.is_file():  # sections added later ("Fine-tune results") survive a re-render of this run
         from .sections import carry_sections
 
