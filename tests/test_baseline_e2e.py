@@ -149,7 +149,7 @@ def test_embedded_model_end_to_end_and_report(tmp_path):
     args = ["baseline", "--model", "embedded", "--judge", "embedded", "--rubric", "support", "--scenarios", str(scenarios),
             "--max-tokens", "40", "--out", "run", "--doc", "eval.md", "--json", "--system-prompt", "You are a helpful support assistant."]
     proc = run_cli(args, tmp_path)
-    assert proc.returncode in (0, 3, 4, 5), proc.stderr
+    assert proc.returncode in (0, 3, 4, 5, 7), proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["counts"]["responses"] == 2 and summary["counts"]["assessed"] == 2
     assert summary["candidate"]["digest"].startswith("sha256:") and summary["candidate"]["provider"] == "embedded"
@@ -183,7 +183,9 @@ def test_readme_demo_command_path(tmp_path):
     assert "# Base Model Evaluation" in doc and "**Scenarios:** 7" in doc
 
 
-@pytest.mark.parametrize("cap, expect_reason", [(400, "taxonomy is exhausted"), (40, "stopped early")])
+# The exhausted-taxonomy stop is tested on a tiny taxonomy in test_decisions_e2e: the support taxonomy's messages now carry
+# its dimension values, so it holds far more distinct inputs than a test can run.
+@pytest.mark.parametrize("cap, expect_reason", [(40, "stopped early")])
 def test_until_decisive_grows_the_sample_and_stops_for_the_right_reason(tmp_path, cap, expect_reason):
     """A judge that passes ~60% of responses (midway between the cut-offs): 21 scenarios are inconclusive. Growing the sample adds
     only inputs that have not run: the support taxonomy's template draws hold fewer distinct inputs than 400, so it stops when they
