@@ -173,7 +173,7 @@ def test_agent_walkthrough_of_the_skill(tmp_path):
     assert outputs["scenarios"]["count"] == int(N)
 
     baseline = outputs["baseline"]
-    assert baseline["gate"]["exit_code"] in (0, 3, 4, 5)
+    assert baseline["gate"]["exit_code"] in (0, 3, 4, 5, 7, 8)  # the embedded judge: provisional (7)
     assert baseline["counts"]["scenarios"] == int(N)
     assert Path(baseline["doc"]).name == "base-model-evaluation.md"
     assert f"{baseline['gate']['passed']}/{baseline['gate']['scored']}" in doc

@@ -24,6 +24,10 @@ def report(
         raise ConfigError(f"--doc {doc} is a directory", hint=f"Pass the document's file path, for example --doc {doc / 'base-model-evaluation.md'}.")
     check_run_files(run_dir)
     path = render_report(run_dir, doc, research=research)
+    if path != doc:
+        from .common import warn
+
+        warn(f"nothing was scored in {run_dir}, so {doc} (which holds a decision) was left as it is")
     stdout_console().print(f"wrote {path}")
 
 

@@ -113,5 +113,10 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
         research=load_research(research),
         next_steps=NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."]),
     )
+    from .placement import document_path
+
+    doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
+    if note:
+        summary["doc_note"] = note
     atomic_write_text(doc_path, text)
     return doc_path

@@ -98,7 +98,7 @@ def _uniform_verdicts(scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
     verdicts: dict[str, list[str]] = defaultdict(list)
     for a in scored:
         for c in a["criteria"]:
-            if c.get("source") == "judge" and c.get("verdict") is not None:
+            if c.get("source") == "judge" and c.get("verdict") in ("yes", "no", "n/a"):
                 verdicts[c["id"]].append(str(c["verdict"]))
     return [
         {"id": cid, "verdict": vs[0], "n": len(vs)}
@@ -222,6 +222,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if len(assessments) + len(errored) < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
+    from .conversation_summary import multi_turn_summary
+
+    multi_turn = multi_turn_summary(run_dir, responses, assessments)
+    if multi_turn:
+        warnings += multi_turn.pop("warnings")
     checks_only = _checks_only(scored)
     uniform = _uniform_verdicts(scored)
     if uniform:
@@ -239,6 +244,13 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             f"the judge's calibration against human labels gives Cohen's kappa {calibration['kappa']:.2f} (< {KAPPA_THRESHOLD}): "
             "its verdicts disagree with people too often to trust this pass rate alone."
         )
+
+    from .decision import decision_fields
+
+    gate_dict = gate.to_dict()
+    decided = decision_fields(manifest, gate_dict, judge_is_candidate=judge_is_candidate, judge_tiny=judge_tiny, scored=scored, unscored=unscored, calibration=calibration)
+    if decided["judge_verdicts"]["note"]:
+        warnings.append(decided["judge_verdicts"]["note"])
 
     growth_path = run_dir / "growth.json"
     growth = read_json_object(growth_path, "sample growth log", hint=f"Delete {growth_path}, or {rerun_hint(run_dir)}") if growth_path.is_file() else None
@@ -265,7 +277,10 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "unscored": len(unscored),
             "passed": len(passed),
         },
-        "gate": gate.to_dict(),
+        "gate": gate_dict,
+        "provisional": decided["provisional"],
+        "provisional_reasons": decided["provisional_reasons"],
+        "safety": decided["safety"],
         "checks_only": checks_only,
         "criteria": criteria_stats,
         "gate_failures": dict(gate_failures),
@@ -282,6 +297,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "low_agreement_criteria": sorted(c["id"] for c in criteria_stats if c["agreement"] is not None and c["agreement"] < LOW_AGREEMENT),
             "calibration": calibration,
             "calibration_note": calibration_note,
+            "verdicts": decided["judge_verdicts"],
         },
         "examples": {"best": best, "worst": worst},
         "performance": {
@@ -294,4 +310,5 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "cost_usd": round(sum(costs), 6) if costs else None,
         },
         "warnings": warnings,
+        "multi_turn": multi_turn,
     }
