@@ -106,12 +106,14 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
         if previous.is_file():
             hint = f"Delete {previous} (the report is rebuilt from the records without it), or {rerun_hint(run_dir)}"
             summary["cache"] = read_json_object(previous, "run summary", hint=hint).get("cache")
+    from .next_steps import decision_next_steps
+
     band = summary["gate"]["band"]
     text = _environment().get_template(TEMPLATE).render(
         s=summary,
         date=dt.date.today().isoformat(),
         research=load_research(research),
-        next_steps=NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."]),
+        next_steps=decision_next_steps(summary, NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."])),
     )
     from .placement import document_path
 
