@@ -57,6 +57,12 @@ def baseline(
     research: Annotated[Optional[Path], typer.Option("--research", help="research.json from `basesel research` (default: ./research.json if present).")] = None,
     until_decisive: Annotated[bool, typer.Option("--until-decisive", help="While the 95% interval crosses a cut-off, add stratified batches from the taxonomy (new seeds) until it does not, or --max is reached.")] = False,
     max_scenarios: Annotated[int, typer.Option("--max", min=1, help="Cap on scenarios for --until-decisive.")] = MAX_SCENARIOS_DEFAULT,
+    turns: Annotated[Optional[str], typer.Option("--turns", help="Multi-turn: N or MIN-MAX turns per conversation with a simulated user (drawn per scenario, fixed for --seed). Default: the scenarios' own `turns` (from the taxonomy's turn ranges), else single-turn.")] = None,
+    user_sim: Annotated[Optional[str], typer.Option("--user-sim", help="Multi-turn: the model that plays the user (same forms as --model; default: the judge). Pinned at --user-sim-temperature and --seed.")] = None,
+    user_sim_base_url: Annotated[Optional[str], typer.Option("--user-sim-base-url", help="Simulated user's server URL (OpenAI-compatible /v1 endpoint or Ollama host).")] = None,
+    user_sim_option: Annotated[Optional[list[str]], typer.Option("--user-sim-option", help="Backend option key=value for the simulated user (repeatable).")] = None,
+    user_sim_temperature: Annotated[float, typer.Option("--user-sim-temperature", min=0.0, help="Simulated user's sampling temperature (pinned, recorded in the manifest).")] = 0.7,
+    single_turn: Annotated[bool, typer.Option("--single-turn/--no-single-turn", help="Multi-turn runs: also grade each conversation's first reply alone, for the single-turn vs multi-turn comparison (one more judge call per scenario).")] = True,
     retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -130,6 +136,12 @@ def baseline(
             research=research,
             model_options=_with_pull(parse_options(option, "--option"), model, base_url, pull),
             judge_options=_with_pull(parse_options(judge_option, "--judge-option"), judge, judge_base_url, pull),
+            turns=turns,
+            user_sim=user_sim,
+            user_sim_base_url=user_sim_base_url,
+            user_sim_options=parse_options(user_sim_option, "--user-sim-option"),
+            user_sim_temperature=user_sim_temperature,
+            single_turn_too=single_turn,
         )
     from ..report.render import load_research
 

@@ -88,6 +88,12 @@ class Criterion(Strict):
     """How n/a counts for this criterion: exclude | pass | fail (default: the pass rule's na_scoring)."""
     decision_gate: DecisionGate | None = None
     """Critical criteria: a decision-level gate (max failure rate over the scenarios it applies to)."""
+    scope: Literal["last_reply", "every_reply", "transcript"] = "last_reply"
+    """Multi-turn runs (`--turns`): what is graded. last_reply: the final reply (earlier turns are context);
+    every_reply: each assistant reply must meet it; transcript: the conversation as a whole. One-turn
+    conversations are graded the same way whatever the scope."""
+    min_turns: int | None = Field(default=None, ge=1)
+    """Not applicable (n/a) to conversations shorter than this many turns (e.g. 'varies techniques over turns')."""
 
     @model_validator(mode="after")
     def _params_match_kind(self) -> Criterion:

@@ -22,13 +22,15 @@ from ..models.base import rough_token_count
 from ..models.spec import redact_url
 from ..paths import cache_dir
 from ..rubric import Rubric, load_rubric
-from ..rubric.scoring import applies, assess, run_checks
+from ..rubric.scoring import assess
+from ..rubric.turns import check_turns, conversation_turns, split_criteria, user_text
 from ..scenarios import Scenario, load_scenarios, load_taxonomy, write_scenarios
 from ..scenarios.generate import generate
 from ..scenarios.model import scenarios_hash
 from .cache import ResponseCache
 from .config import RunConfig
 from .executor import Executor, RetryPolicy
+from .conversation import graded
 from .judging import CALL_FAILED, judge_verdicts
 from .safety import gate_specs
 from .files import JsonlAppender, atomic_write_json, blocking_file, ensure_dir, read_jsonl
@@ -50,6 +52,7 @@ class Prepared:
     system_prompt: str | None
     warnings: list[str] = field(default_factory=list)
     taxonomy_sha256: str | None = None
+    taxonomy: Any = None
 
 
 def read_system_prompt(value: str | None) -> str | None:
@@ -70,6 +73,7 @@ def prepare(config: RunConfig) -> Prepared:
     rubric = load_rubric(config.rubric)
     warnings: list[str] = []
     taxonomy_sha = None
+    prepared_taxonomy = None
     system_prompt = read_system_prompt(config.system_prompt)
     from .growth import distinct, repeated_inputs
 
@@ -92,13 +96,17 @@ def prepare(config: RunConfig) -> Prepared:
             warnings.append(f"{dropped} generated scenarios repeated an input already drawn and were dropped: the taxonomy yields {len(scenarios)} distinct inputs for -n {config.n}")
         if system_prompt is None:
             system_prompt = taxonomy.system_prompt
+        prepared_taxonomy = taxonomy
     else:
         raise ConfigError("no scenarios to run", hint="Pass --taxonomy FILE (scenarios are generated) or --scenarios FILE (JSONL), or --domain NAME.")
     # The same prompt from a file, a flag or the taxonomy must hash to the same cache key: no stray whitespace.
     system_prompt = (system_prompt or "").strip() or None
     if not rubric.judged_criteria:
         warnings.append("the rubric has no judged (llm) criteria: only deterministic checks are applied")
-    return Prepared(config, rubric, scenarios, system_prompt, warnings, taxonomy_sha)
+    from ..scenarios.coverage import gate_coverage_warnings
+
+    warnings += gate_coverage_warnings(rubric, scenarios)
+    return Prepared(config, rubric, scenarios, system_prompt, warnings, taxonomy_sha, prepared_taxonomy)
 
 
 def default_run_dir(model: str) -> Path:
@@ -135,6 +143,9 @@ class BaselineRun:
         self.judge: ChatModel | None = None
         self.raw_out: JsonlAppender | None = None
         self.reused: dict[str, int] = {"answers": 0, "verdicts": 0}
+        from .multiturn import MultiTurnStage
+
+        self.multi = MultiTurnStage(self)  # inactive for single-turn runs
 
     # -- set-up ----------------------------------------------------------------------------------
     def _params(self) -> GenerationParams:
@@ -147,6 +158,7 @@ class BaselineRun:
         assert self.candidate is not None and self.judge is not None
         cfg = self.cfg.model_dump(mode="json")
         cfg["base_url"], cfg["judge_base_url"] = redact_url(cfg["base_url"]), redact_url(cfg["judge_base_url"])
+        cfg["user_sim_base_url"] = redact_url(cfg.get("user_sim_base_url"))
         return {
             "basesel_version": __version__,
             "python": sys.version.split()[0],
@@ -160,6 +172,7 @@ class BaselineRun:
             "scenarios": {"count": len(self.p.scenarios), "sha256": scenarios_hash(self.p.scenarios), "source": str(self.cfg.scenarios) if self.cfg.scenarios else "generated"},
             "system_prompt": {"sha256": sha256_text(self.p.system_prompt), "text": self.p.system_prompt},
             "warnings": self.p.warnings,
+            **self.multi.manifest_part(),
         }
 
     def _check_resumable(self, manifest: dict[str, Any]) -> None:
@@ -177,6 +190,7 @@ class BaselineRun:
             and old.get("rubric", {}).get("sha256") == manifest["rubric"]["sha256"]
             # the same scenarios, or the same ones plus more (a sample grown by --until-decisive)
             and (old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"] or new_scenarios[: len(old_scenarios)] == old_scenarios)
+            and self.multi.same_run(old, manifest)
         )
         if not same:
             raise ConfigError(
@@ -199,6 +213,7 @@ class BaselineRun:
         self.executor.set_limit(self.candidate, self.cfg.concurrency)
         if self.judge is not self.candidate:
             self.executor.set_limit(self.judge, self.cfg.judge_concurrency or self.cfg.concurrency)
+        await self.multi.open()
 
     # -- one scenario ----------------------------------------------------------------------------
     def _messages(self, scenario: Scenario) -> list[Message]:
@@ -207,6 +222,8 @@ class BaselineRun:
 
     async def _respond(self, scenario: Scenario, sample: int) -> dict[str, Any]:
         assert self.candidate is not None
+        if self.multi.active:
+            return await self.multi.respond(scenario, sample)
         # Answers queue behind verdicts on a shared endpoint: finished scenarios make room for new ones.
         result = await self.executor.call(self.candidate, self._messages(scenario), self._params(), sample_index=sample, priority=1)
         record: dict[str, Any] = {"scenario_id": scenario.id, "sample": sample, "input": scenario.input, "tags": scenario.tags, "cached": result.cached, "attempts": result.attempts}
@@ -236,9 +253,11 @@ class BaselineRun:
         assert self.judge is not None
         rubric = self.p.rubric
         answer = response["answer"]
-        checks, facts = run_checks(rubric, answer, scenario.input, scenario.tags)
-        judged = [c for c in rubric.judged_criteria if applies(c, scenario.input, scenario.tags)]
-        skipped = [c for c in rubric.judged_criteria if c not in judged]
+        turns = conversation_turns(response)  # one turn for single-turn responses
+        said = user_text(turns) if len(turns) > 1 else scenario.input
+        checks, facts = check_turns(rubric, turns, said, scenario.tags)
+        judged, skipped_why = split_criteria(rubric, said, scenario.tags, len(turns))
+        skipped = [c for c, _ in skipped_why]
         samples: list[Any] = []
         attempts_log: list[str] = []
         raw: list[dict[str, Any]] = []
@@ -247,9 +266,13 @@ class BaselineRun:
             samples, attempts_log = await judge_verdicts(
                 self.executor, self.judge, rubric, judged, scenario.input, answer, self.p.system_prompt, facts,
                 samples=self.cfg.judge_samples, retries=self.cfg.judge_retries, seed=self.cfg.seed, params=self._judge_params,
-                raw_replies=raw, calls=calls,
+                raw_replies=raw, calls=calls, turns=turns,
             )
         a = assess(rubric, scenario.id, response["sample"], checks, judged, samples, skipped)
+        why = {c.id: reason for c, reason in skipped_why}
+        for o in a.outcomes:
+            if o.source == "skipped" and o.id in why:
+                o.reason = why[o.id]
         record = a.to_dict()
         record["judge_calls"] = {"called": calls.get("called", 0), "cached": calls.get("cached", 0)}
         if raw and self.raw_out is not None:
@@ -276,7 +299,7 @@ class BaselineRun:
         atomic_write_json(self.run_dir / MANIFEST, manifest)
         write_scenarios(self.p.scenarios, self.run_dir / SCENARIOS)
 
-        done_responses = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / RESPONSES) if "error" not in r}
+        done_responses = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / RESPONSES) if graded(r)}
         latest_assessments = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / ASSESSMENTS)}
         # A verdict that could not be obtained (unreadable, or the judge's server failed) is judged again
         # on every run of this --out and by --retry-errors: unreadable replies are never cached.
@@ -284,6 +307,7 @@ class BaselineRun:
         responses_out = JsonlAppender(self.run_dir / RESPONSES)
         assessments_out = JsonlAppender(self.run_dir / ASSESSMENTS)
         self.raw_out = JsonlAppender(self.run_dir / JUDGE_REPLIES)
+        self.multi.start(self.run_dir)
         jobs = [(s, k) for s in self.p.scenarios for k in range(self.cfg.samples)]
         total = len(jobs)
         keys = {(s.id, k) for s, k in jobs}
@@ -319,7 +343,8 @@ class BaselineRun:
                     else:
                         answered += 1
                         self.progress("answers", answered, total)
-                if "error" not in response:
+                if graded(response):  # a conversation the simulated user broke is not the candidate's fault
+                    await self.multi.grade_first_reply(scenario, response, self._assess)
                     record = await self._assess(scenario, response)
                     assessments_out.write(record)
                     if record.get("judge_failed"):
@@ -338,6 +363,7 @@ class BaselineRun:
             responses_out.close()
             assessments_out.close()
             self.raw_out.close()
+            await self.multi.close()
             await self.candidate.aclose()  # type: ignore[union-attr]
             if self.judge is not self.candidate:
                 await self.judge.aclose()  # type: ignore[union-attr]

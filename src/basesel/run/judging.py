@@ -30,11 +30,14 @@ async def judge_verdicts(
     params: Callable[[int], GenerationParams],
     raw_replies: list[dict[str, Any]] | None = None,
     calls: dict[str, int] | None = None,
+    turns: list[dict[str, str]] | None = None,
 ) -> tuple[list[dict[str, JudgedCriterion] | None], list[str]]:
     """K verdict samples (seed + 7919*k + attempt); an unreadable one is retried up to `retries` times and
     is None when it stays unreadable. Returns (samples, problems log). An unreadable reply is never
     cached (a fixed judge is asked again) and, with `raw_replies`, is kept there for diagnosis.
-    `calls` counts the judge calls answered by a model ("called") and by the cache ("cached")."""
+    `calls` counts the judge calls answered by a model ("called") and by the cache ("cached").
+    `turns` ([{user, reply}], several): the judge reads the conversation (rubric/turns.py); one turn is
+    judged exactly as a single-turn response."""
     schema = verdict_schema(criteria)
 
     def readable(completion) -> bool:
@@ -44,7 +47,13 @@ async def judge_verdicts(
         except UnreadableVerdict:
             return False
 
-    messages = [Message(m["role"], m["content"]) for m in build_judge_messages(rubric, criteria, user_message, answer, system_prompt, facts)]
+    if turns is not None and len(turns) > 1:
+        from ..rubric.turns import build_conversation_judge_messages
+
+        built = build_conversation_judge_messages(rubric, criteria, turns, system_prompt, facts)
+    else:
+        built = build_judge_messages(rubric, criteria, user_message, answer, system_prompt, facts)
+    messages = [Message(m["role"], m["content"]) for m in built]
     out: list[dict[str, JudgedCriterion] | None] = []
     problems: list[str] = []
     for k in range(samples):

@@ -222,6 +222,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if len(assessments) + len(errored) < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
+    from .conversation_summary import multi_turn_summary
+
+    multi_turn = multi_turn_summary(run_dir, responses, assessments)
+    if multi_turn:
+        warnings += multi_turn.pop("warnings")
     checks_only = _checks_only(scored)
     uniform = _uniform_verdicts(scored)
     if uniform:
@@ -305,4 +310,5 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "cost_usd": round(sum(costs), 6) if costs else None,
         },
         "warnings": warnings,
+        "multi_turn": multi_turn,
     }
