@@ -9,9 +9,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..gate import evaluate_gate
+from ..report.quote import QUOTE_CHARS, quote
+from .breakdown import Breakdown
 from .files import read_json, read_json_object, read_jsonl, rerun_hint
-
-QUOTE_CHARS = 400
 
 
 def _latest(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -76,8 +76,7 @@ def _manifest_problem(manifest: Any) -> str | None:
 
 
 def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS].rstrip() + " ..."
+    return quote(text, QUOTE_CHARS)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -187,6 +186,10 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             by_tag[tag][str(value)][1] += 1
             by_tag[tag][str(value)][0] += 1 if a["passed"] else 0
     breakdown = {tag: {v: {"passed": c[0], "scored": c[1]} for v, c in sorted(values.items())} for tag, values in by_tag.items()}
+    # Every dimension, criterion and rubric category with intervals, fed one record at a time.
+    breakdowns = Breakdown.for_manifest(manifest)
+    for a in scored:
+        breakdowns.add(a, responses.get((a["scenario_id"], a["sample"]), {}).get("tags"))
 
     # Best and worst responses (quoted briefly) for qualitative notes.
     def example(a: dict[str, Any]) -> dict[str, Any]:
@@ -296,6 +299,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "criteria": criteria_stats,
         "gate_failures": dict(gate_failures),
         "breakdown": breakdown,
+        "breakdowns": breakdowns.result(),
         "judge_reliability": {
             "judge": f"{judge['provider']}/{judge['name']}",
             "judge_is_candidate": judge_is_candidate,
