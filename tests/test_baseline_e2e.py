@@ -188,11 +188,15 @@ def test_until_decisive_grows_the_sample_and_stops_for_the_right_reason(tmp_path
     """A judge that passes ~60% of responses (midway between the cut-offs): 21 scenarios are inconclusive. Growing the sample adds
     only inputs that have not run: the support taxonomy's template draws hold fewer distinct inputs than 400, so it stops when they
     run out, still inconclusive (it used to "settle" by counting repeated inputs as new evidence). With --max 40 it stops before
-    growing: at the observed rate settle_at_n is above the cap. Seed 4: its first 21 pass at 62%, projecting ~124."""
+    growing: at the observed rate settle_at_n is above the cap. The taxonomy is the support pack's with the mood left out of the
+    messages (`says: ""`; ~176 distinct inputs). Seed 30: its first 21 pass at 62%, projecting ~124."""
+    support = (REPO / "taxonomies" / "support.yaml").read_text()
+    frustrated = next(line for line in support.splitlines() if line.strip().startswith("frustrated:"))
+    (tmp_path / "support-calm.yaml").write_text(support.replace(frustrated, '    frustrated: {weight: 1, says: ""}'))
     server, _ = serve(0, delay=0.0, pass_rate=0.60)
     try:
         port = server.server_address[1]
-        proc = run_cli(["baseline", *server_args(port), "--domain", "support", "-n", "21", "--seed", "4", "--until-decisive", "--max", str(cap), "--out", "run", "--json"], tmp_path)
+        proc = run_cli(["baseline", *server_args(port), "--rubric", "support", "--taxonomy", "support-calm.yaml", "-n", "21", "--seed", "30", "--until-decisive", "--max", str(cap), "--out", "run", "--json"], tmp_path)
     finally:
         server.shutdown()
         server.server_close()
