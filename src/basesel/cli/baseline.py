@@ -55,6 +55,7 @@ def baseline(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<timestamp>-<model>/). An existing one is resumed.")] = None,
     doc: Annotated[Path, typer.Option("--doc", help="Where to write the decision document.")] = Path("docs/base-model-evaluation.md"),
     research: Annotated[Optional[Path], typer.Option("--research", help="research.json from `basesel research` (default: ./research.json if present).")] = None,
+    html: Annotated[bool, typer.Option("--html/--no-html", help="Also write the run viewer (one offline HTML file) beside the document: docs/base-model-evaluation.html.")] = True,
     until_decisive: Annotated[bool, typer.Option("--until-decisive", help="While the 95% interval crosses a cut-off, add stratified batches from the taxonomy (new seeds) until it does not, or --max is reached.")] = False,
     max_scenarios: Annotated[int, typer.Option("--max", min=1, help="Cap on scenarios for --until-decisive.")] = MAX_SCENARIOS_DEFAULT,
     turns: Annotated[Optional[str], typer.Option("--turns", help="Multi-turn: N or MIN-MAX turns per conversation with a simulated user (drawn per scenario, fixed for --seed). Default: the scenarios' own `turns` (from the taxonomy's turn ranges), else single-turn.")] = None,
@@ -153,7 +154,7 @@ def baseline(
 
         stderr_console().print("\nInterrupted. Every finished response and verdict is on disk; run the same command again (same --out) to resume.")
         raise typer.Exit(130) from None
-    _finish(run_dir, summary, config, as_json)
+    _finish(run_dir, summary, config, as_json, html=html)
 
 
 async def _run(config, until_decisive: bool, max_scenarios: int):
@@ -178,17 +179,21 @@ async def _run(config, until_decisive: bool, max_scenarios: int):
     return run_dir, summary
 
 
-def _finish(run_dir: Path, summary: dict, config, as_json: bool) -> None:
+def _finish(run_dir: Path, summary: dict, config, as_json: bool, *, html: bool = True) -> None:
     from ..errors import ExitCode
     from ..report.render import render_report
     from .common import print_json, stderr_console
 
-    doc_path = render_report(run_dir, config.doc, research=config.research, summary=summary)
+    doc_path = render_report(run_dir, config.doc, research=config.research, summary=summary, html=html)
     summary["doc"] = str(doc_path)
     if summary.get("doc_note"):
         from .common import warn
 
         warn(summary["doc_note"])
+    if html:
+        from ..report.viewer import default_html_path
+
+        summary["viewer"] = str(default_html_path(doc_path))
     if as_json:
         from .summary_view import show_decision_flags
 
@@ -198,7 +203,7 @@ def _finish(run_dir: Path, summary: dict, config, as_json: bool) -> None:
         from .summary_view import show_summary
 
         show_summary(summary)
-        stderr_console().print(f"\nrun directory: {run_dir}\ndecision document: {doc_path}")
+        stderr_console().print(f"\nrun directory: {run_dir}\ndecision document: {doc_path}" + (f"\nrun viewer: {summary['viewer']}" if html else ""))
     code = ExitCode(summary["gate"]["exit_code"])
     if code != ExitCode.SUFFICIENT:
         raise typer.Exit(int(code))

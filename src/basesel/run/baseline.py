@@ -166,8 +166,13 @@ class BaselineRun:
             "config": cfg,
             "candidate": self.candidate.identity.to_dict(),
             "judge": self.judge.identity.to_dict(),
-            "rubric": {"id": self.p.rubric.id, "version": self.p.rubric.version, "path": str(self.cfg.rubric), "sha256": self.p.rubric.source_sha256,
-                       "decision_gates": gate_specs(self.p.rubric)},
+            "rubric": {
+                "id": self.p.rubric.id, "version": self.p.rubric.version, "path": str(self.cfg.rubric), "sha256": self.p.rubric.source_sha256,
+                "decision_gates": gate_specs(self.p.rubric),
+                # what reports need without the rubric file: names, categories and weights (run/breakdown.py)
+                "criteria": [{"id": c.id, "name": c.name, "category": c.category or "general", "weight": c.weight, "critical": c.critical} for c in self.p.rubric.criteria],
+                "category_weights": dict(self.p.rubric.pass_rule.category_weights),
+            },
             "taxonomy": {"path": str(self.cfg.taxonomy) if self.cfg.taxonomy else None, "sha256": self.p.taxonomy_sha256},
             "scenarios": {"count": len(self.p.scenarios), "sha256": scenarios_hash(self.p.scenarios), "source": str(self.cfg.scenarios) if self.cfg.scenarios else "generated"},
             "system_prompt": {"sha256": sha256_text(self.p.system_prompt), "text": self.p.system_prompt},

@@ -9,9 +9,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..gate import evaluate_gate
+from ..report.quote import QUOTE_CHARS, quote
+from .breakdown import Breakdown
 from .files import read_json, read_json_object, read_jsonl, rerun_hint
-
-QUOTE_CHARS = 400
 
 
 def _latest(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -20,6 +20,18 @@ def _latest(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, An
     for r in records:
         out[(r["scenario_id"], r["sample"])] = r
     return out
+
+
+def latest_records(run_dir: Path) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[tuple[str, int], dict[str, Any]]]:
+    """(responses, assessments) of a run, the latest record per (scenario, sample): what the summary counts."""
+    from .baseline import ASSESSMENTS, RESPONSES
+
+    return _latest(list(read_jsonl(run_dir / RESPONSES))), _latest(list(read_jsonl(run_dir / ASSESSMENTS)))
+
+
+def sample_outcome(assessment: dict[str, Any]) -> bool | None:
+    """One sample's pass (True) / fail (False) as the gate counts it; None when it is unscored."""
+    return bool(assessment["passed"]) if assessment["scored"] else None
 
 
 def load_manifest(run_dir: Path) -> dict[str, Any]:
@@ -64,8 +76,7 @@ def _manifest_problem(manifest: Any) -> str | None:
 
 
 def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS].rstrip() + " ..."
+    return quote(text, QUOTE_CHARS)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -108,11 +119,10 @@ def _uniform_verdicts(scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:
-    from .baseline import ASSESSMENTS, RESPONSES, is_tiny
+    from .baseline import is_tiny
 
     manifest = load_manifest(run_dir)
-    responses = _latest(list(read_jsonl(run_dir / RESPONSES)))
-    assessments = _latest(list(read_jsonl(run_dir / ASSESSMENTS)))
+    responses, assessments = latest_records(run_dir)
     scenario_count = manifest["scenarios"]["count"]
     samples = manifest["config"].get("samples", 1)
     expected = scenario_count * samples
@@ -120,9 +130,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     ok = [r for r in responses.values() if "error" not in r]
     errored = [r for r in responses.values() if "error" in r]
     truncated = [r for r in ok if r.get("truncated")]
-    scored = [a for a in assessments.values() if a["scored"]]
-    unscored = [a for a in assessments.values() if not a["scored"]]
-    passed = [a for a in scored if a["passed"]]
+    scored = [a for a in assessments.values() if sample_outcome(a) is not None]
+    unscored = [a for a in assessments.values() if sample_outcome(a) is None]
+    passed = [a for a in scored if sample_outcome(a)]
     gate = evaluate_gate(len(passed), len(scored))
 
     # Failure analysis per criterion, with representative reasons and scenario ids.
@@ -176,6 +186,10 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             by_tag[tag][str(value)][1] += 1
             by_tag[tag][str(value)][0] += 1 if a["passed"] else 0
     breakdown = {tag: {v: {"passed": c[0], "scored": c[1]} for v, c in sorted(values.items())} for tag, values in by_tag.items()}
+    # Every dimension, criterion and rubric category with intervals, fed one record at a time.
+    breakdowns = Breakdown.for_manifest(manifest)
+    for a in scored:
+        breakdowns.add(a, responses.get((a["scenario_id"], a["sample"]), {}).get("tags"))
 
     # Best and worst responses (quoted briefly) for qualitative notes.
     def example(a: dict[str, Any]) -> dict[str, Any]:
@@ -285,6 +299,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "criteria": criteria_stats,
         "gate_failures": dict(gate_failures),
         "breakdown": breakdown,
+        "breakdowns": breakdowns.result(),
         "judge_reliability": {
             "judge": f"{judge['provider']}/{judge['name']}",
             "judge_is_candidate": judge_is_candidate,
