@@ -278,3 +278,14 @@ criteria:
     assert facts == [("final reply (turn 2): response has 3 words (max 1000)", ["EMP"])]
     body = build_conversation_judge_messages(rubric, rubric.judged_criteria, turns, None, facts)[1]["content"]
     assert "  - Measured (exact; trust it over your own counting): final reply (turn 2)" in body
+
+
+def test_after_a_single_turn_run_the_single_turn_side_comes_from_the_cache(tmp_path):
+    with ConversationServer() as server:
+        single = _config(server, tmp_path, "single", user_sim=None, user_sim_base_url=None)
+        asyncio.run(run_baseline(single))
+        assert server.calls == {"candidate": 3, "simulator": 0, "judge": 3}
+        _, summary = asyncio.run(run_baseline(single.model_copy(update={"out": tmp_path / "multi", "turns": "3", "user_sim": "openai/sim", "user_sim_base_url": server.url})))
+        # only turns 2-3, the simulator, and the conversations' verdicts were new calls
+        assert server.calls == {"candidate": 3 + 6, "simulator": 6, "judge": 3 + 3}
+        assert summary["multi_turn"]["side_by_side"]["paired"] == 3
