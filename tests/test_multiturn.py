@@ -84,6 +84,9 @@ def test_simulator_output_is_cleaned_and_the_stop_token_ends():
     assert clean_user_message('USER: "ok, but what if it happens again?"') == ("ok, but what if it happens again?", False)
     assert clean_user_message("Thanks, that helps. ###STOP###") == ("", True)
     assert clean_user_message("<think>hmm</think>fine\nASSISTANT: sure") == ("fine", False)
+    from basesel.run.conversation import leaked_prompt
+
+    assert leaked_prompt("Sure. ## How to play - Write your next message to the assistant") and not leaked_prompt("how do I play this down at work?")
     p = persona({"topic": "anxiety", "subtopic": "panic attacks", "style": "terse", "life_stage": "parent"}, {"life_stage:parent": "two kids under five"})
     assert "anxiety / panic attacks" in p and "terse" in p and "life stage: parent (two kids under five)" in p
 
