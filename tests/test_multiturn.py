@@ -196,11 +196,11 @@ def test_killed_run_resumes_mid_conversation(tmp_path):
 @pytest.mark.slow
 def test_embedded_candidate_and_simulator_end_to_end(tmp_path):
     """The real embedded model answers every turn and also plays the user (one model in memory); the
-    judge is a loopback server. Two conversations of up to three turns."""
+    judge is a loopback server. Two conversations of up to two turns."""
     with ConversationServer() as server:
         rubric, scenarios = _files(tmp_path, n=2)
         args = ["baseline", "--model", "embedded", "--judge", "openai/judge", "--judge-base-url", server.url, "--user-sim", "embedded",
-                "--rubric", str(rubric), "--scenarios", str(scenarios), "--turns", "3", "--max-tokens", "48", "--out", "run", "--json"]
+                "--rubric", str(rubric), "--scenarios", str(scenarios), "--turns", "2", "--max-tokens", "48", "--out", "run", "--json"]
         proc = subprocess.run(BASESEL + args, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
         assert proc.returncode in (0, 3, 4, 5), proc.stderr
         summary = json.loads(proc.stdout)
@@ -208,10 +208,10 @@ def test_embedded_candidate_and_simulator_end_to_end(tmp_path):
         assert mt["conversations"] == 2 and set(mt["stop_reasons"]) <= {"turn_limit", "user_ended", "simulator_error"}
         responses = _lines(tmp_path / "run" / "responses.jsonl")
         for r in responses:
-            assert 1 <= len(r["turns"]) <= 3 and all(t["answer"].strip() for t in r["turns"])
+            assert 1 <= len(r["turns"]) <= 2 and all(t["answer"].strip() for t in r["turns"])
             assert r["turns"][0]["user"] == next(json.loads(x)["input"] for x in scenarios.read_text().splitlines() if json.loads(x)["id"] == r["scenario_id"])
         manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-        assert manifest["user_sim"]["provider"] == "embedded" and manifest["multi_turn"]["per_scenario"] == {"c0": 3, "c1": 3}
+        assert manifest["user_sim"]["provider"] == "embedded" and manifest["multi_turn"]["per_scenario"] == {"c0": 2, "c1": 2}
         assert server.calls["candidate"] == 0 and server.calls["simulator"] == 0  # both parts were the embedded model
         doc = (tmp_path / "docs" / "base-model-evaluation.md").read_text()
         assert "### Multi-turn conversations" in doc
