@@ -46,13 +46,14 @@ class LlamaCppModel:
             )
         lora_kwargs = {"lora_path": str(lora), "lora_scale": lora_scale} if lora is not None else {}
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads or max(1, os.cpu_count() or 1),
-                verbose=False,
-                **lora_kwargs,
-            )
+            with _without_extra_buffer_types(llama_cpp, skip_repack()):
+                self._llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads or max(1, os.cpu_count() or 1),
+                    verbose=False,
+                    **lora_kwargs,
+                )
         except (ValueError, RuntimeError) as exc:
             if lora is not None:
                 raise ConfigError(
@@ -114,6 +115,48 @@ class LlamaCppModel:
 
     async def aclose(self) -> None:
         return None  # shared weights stay loaded for other users in this process
+
+
+def skip_repack() -> bool:
+    """Whether to load weights without llama.cpp's extra buffer types (AMX / repacked layouts).
+
+    On AMX-capable Xeons inside VMs, llama.cpp's AMX repack path dies with SIGILL (seen here with
+    llama-cpp-python 0.3.36: the process exits 132 at the first decode). The extra buffer types are only a
+    speed-up, so they are skipped where the CPU advertises AMX; BASESEL_LLAMA_REPACK=1 / =0 forces either way."""
+    forced = os.environ.get("BASESEL_LLAMA_REPACK")
+    if forced is not None:
+        return forced.strip().lower() in ("0", "false", "no", "off")
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            return any(line.startswith("flags") and " amx_tile" in line for line in fh)
+    except OSError:
+        return False
+
+
+class _without_extra_buffer_types:
+    """llama-cpp-python's Llama() has no argument for llama_model_params.use_extra_bufts: while one model is
+    constructed (under _LOADED_LOCK), its default-params function hands out params with it switched off."""
+
+    def __init__(self, llama_cpp: Any, active: bool):
+        self.low = getattr(llama_cpp, "llama_cpp", None)
+        self.active = active and self.low is not None and hasattr(self.low, "llama_model_default_params")
+
+    def __enter__(self):
+        if self.active:
+            self.original = self.low.llama_model_default_params
+
+            def defaults():
+                params = self.original()
+                if hasattr(params, "use_extra_bufts"):
+                    params.use_extra_bufts = False
+                return params
+
+            self.low.llama_model_default_params = defaults
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.active:
+            self.low.llama_model_default_params = self.original
 
 
 def _int_or_none(value: Any) -> int | None:
