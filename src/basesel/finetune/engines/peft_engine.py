@@ -89,4 +89,4 @@ class PeftEngine:
         model = load_base_model(job.base, precision)
         model, targets = wrap_lora(model, job)
         source = "dequantized from " + (job.base.quantization or "GGUF") if job.base.kind == "gguf" else "as published"
-        return run_training(model, tokenizer, job, engine=self.name, precision=f"{precision} base ({source}), {precision} LoRA", targets=targets)
+        return run_training(model, tokenizer, job, engine=self.name, precision=f"{precision} base ({source}), {precision} LoRA", targets=targets, bf16=precision == "bf16")

@@ -142,7 +142,7 @@ def _losses(trainer, train_subset: list[dict[str, Any]], val: list[dict[str, Any
     return out
 
 
-def run_training(model, tokenizer, job: TrainJob, *, engine: str, precision: str, targets: list[str]) -> TrainOutcome:
+def run_training(model, tokenizer, job: TrainJob, *, engine: str, precision: str, targets: list[str], bf16: bool = False) -> TrainOutcome:
     """Train `model` (already wrapped with LoRA) on the job's data and save the best adapter."""
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
@@ -187,7 +187,7 @@ def run_training(model, tokenizer, job: TrainJob, *, engine: str, precision: str
         seed=cfg.train.seed,
         data_seed=cfg.train.seed,
         use_cpu=use_cpu,
-        bf16=precision.startswith("bf16"),
+        bf16=bf16,
         dataloader_num_workers=0,
         dataloader_pin_memory=not use_cpu,
         include_num_input_tokens_seen="non_padding",
