@@ -83,7 +83,7 @@ def weighted_taxonomy(taxonomy, weights: dict[str, dict[str, float]], failed_wei
 def draw_scenarios(base: BaseRun, config: FinetuneConfig, threshold: float) -> tuple[list[Any], dict[str, Any]]:
     """New scenarios, weighted toward failures, with near-duplicates of the held-out set and of each other dropped."""
     from ..scenarios import load_taxonomy
-    from ..scenarios.dedup import dedupe
+    from ..scenarios.dedup import NearDuplicateIndex, dedupe
     from ..scenarios.generate import generate
 
     path = base.taxonomy_path()
@@ -97,14 +97,19 @@ def draw_scenarios(base: BaseRun, config: FinetuneConfig, threshold: float) -> t
     tax = weighted_taxonomy(taxonomy, weights, config.teacher.failed_weight)
     want = config.teacher.n
     drawn, _ = generate(tax, want * OVERSAMPLE, seed=config.train.seed + 100_003, id_prefix="t-", include_edge_cases=False)
-    held = dedupe(drawn, text=lambda s: s.input, threshold=threshold, existing=[s.input for s in base.scenarios])
-    kept = held.kept[:want]
+    held_out = NearDuplicateIndex(threshold, [s.input for s in base.scenarios])
+    near_held_out = [(s, held_out.match(s.input)) for s in drawn]
+    fresh = [s for s, hit in near_held_out if hit is None]
+    unique = dedupe(fresh, text=lambda s: s.input, threshold=threshold)
+    kept = unique.kept[:want]
     report = {
         "taxonomy": str(path),
-        "weights": {k: {v: round(x, 4) for v, x in sorted(d.items())} for k, d in weights.items()},
+        "failure_mass": {k: {v: round(x, 4) for v, x in sorted(d.items())} for k, d in weights.items()},
+        "weights": {"topic": {t.name: round(t.weight, 4) for t in tax.topics}, "style": {k: round(v.weight, 4) for k, v in tax.styles.items()}},
         "drawn": len(drawn),
-        "dropped_near_held_out_or_repeat": len(held.dropped),
-        "dropped_examples": [{"scenario_id": d.item.id, "text": d.item.input[:80], "like": d.duplicate_of[:80], "score": round(d.score, 1)} for d in held.dropped[:5]],
+        "dropped_near_held_out": len(drawn) - len(fresh),
+        "dropped_near_held_out_examples": [{"scenario_id": s.id, "text": s.input[:80], "held_out": hit[0][:80], "score": round(hit[1], 1)} for s, hit in near_held_out if hit is not None][:5],
+        "dropped_repeats": len(unique.dropped),
         "scenarios": len(kept),
     }
     if not kept:
