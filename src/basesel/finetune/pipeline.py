@@ -171,14 +171,24 @@ def run_finetune(req: FinetuneRequest, log: Callable[[str], None] = print) -> di
     base_run = load_base_run(req.from_run) if req.from_run is not None else None
     if base_run is None and (req.teacher is not None or req.base is None):
         raise UsageError("--from-run is needed for --teacher, and for knowing the base model without --base", hint="Pass --from-run RUN_DIR (a finished `basesel baseline` run), or --base SPEC with --data FILE.")
+    from .engines.base import ENGINES, require_training_stack
+
+    if req.engine not in ENGINES:
+        raise UsageError(f"unknown --engine '{req.engine}'", hint=f"Use one of: {', '.join(ENGINES)}.")
+    require_training_stack()  # a missing extra is named before any data is generated
+    if req.engine == "unsloth":
+        from .engines.unsloth_engine import check_unsloth
+
+        check_unsloth()  # no CUDA: say so before the teacher spends calls
     ensure_dir(req.out, what="fine-tune run directory")
     started = time.time()
     base_spec = req.base or base_run.model_spec  # type: ignore[union-attr]
     base = resolve_base(base_spec, (base_run.config.get("model_options") if base_run and not req.base else None) or {})
-    engine, why = select_engine(req.engine)
-    log(f"engine: {engine.name} ({why})")
+    # Data first: a malformed file or a held-out leak fails in a second, before torch is imported.
     train, val, data_report = prepare_data(req, base_run, log)
     log(f"data: {len(train)} training, {len(val)} validation conversations")
+    engine, why = select_engine(req.engine)
+    log(f"engine: {engine.name} ({why})")
     job = TrainJob(base, train, val, req.config, req.out / "checkpoints", req.out / "adapter", log=log, show_progress=req.show_progress)
     outcome = engine.train(job)
     gguf = write_gguf_adapter(job.adapter_dir, base)
