@@ -230,24 +230,31 @@ def run_finetune(req: FinetuneRequest, log: Callable[[str], None] = print) -> di
 
 
 def training_summary(record: dict[str, Any], doc: Path, out: Path) -> dict[str, Any]:
-    """What the "Fine-tune results" section says about the training (see run/compare.py)."""
+    """The training facts the "Fine-tune results" section shows, under run/compare.py's documented names;
+    the loss curve is linked relative to the document."""
     import os
 
     t = record["training"]
     curve = out / record["loss_curve_png"] if record.get("loss_curve_png") else None
+    best = t.get("best_checkpoint")
     return {
         "engine": record["engine"]["name"],
         "base": record["base"]["spec"],
-        "precision_trained": record["precision"]["trained"],
-        "precision_served": record["precision"]["served"],
+        "trained_precision": record["precision"]["trained"],
+        "served_precision": record["precision"]["served"],
         "steps": t["steps"],
-        "losses": {"initial": t["initial"], "final": t["final"]},
-        "best_val_loss": t["best_val_loss"],
-        "loss_curve_png": os.path.relpath(curve, doc.parent.resolve()) if curve else None,
-        "wall_s": record["wall_s"],
+        "best_step": int(best.split("-")[-1]) if best and best.split("-")[-1].isdigit() else None,
+        "epochs": (t["history"][-1].get("epoch") if t["history"] else None),
+        "train_loss_start": t["initial"].get("train_loss"),
+        "train_loss_end": t["final"].get("train_loss"),
+        "val_loss_start": t["initial"].get("val_loss"),
+        "val_loss_best": t["best_val_loss"],
+        "wall_time_s": record["wall_s"],
         "tokens_per_s": t["tokens_per_s"],
-        "train_items": record["data"]["train"]["items"],
-        "data_source": record["data"]["source"],
+        "train_examples": record["data"]["train"]["items"],
+        "val_examples": record["data"]["val"]["items"],
+        "loss_curve_png": os.path.relpath(curve.resolve(), doc.parent.resolve()) if curve else None,
+        "adapter": record["exports"]["peft_adapter"],
     }
 
 
