@@ -44,8 +44,9 @@ class TrainOutcome:
     history: list[dict[str, Any]]  # the trainer's log: {step, loss} and {step, eval_loss}
     tokens_seen: int  # non-padding tokens trained on (all sessions)
     tokens_this_session: int
-    train_wall_s: float  # this session's time in the training loop
-    tokens_per_s: float | None
+    train_wall_s: float  # this session's time in the training loop, validation and checkpoints included
+    eval_and_checkpoint_s: float  # the part of it spent validating and saving checkpoints
+    tokens_per_s: float | None  # tokens_this_session / (train_wall_s - eval_and_checkpoint_s)
     peak_memory: dict[str, Any]
     tokenizer: dict[str, Any]  # pad token chosen, masking example
     dropped: list[dict[str, Any]] = field(default_factory=list)  # too long for max_length

@@ -118,6 +118,30 @@ def _progress_callback(job: TrainJob, state_box: dict[str, Any]):
     return RichProgress()
 
 
+def _timed_trainer_class():
+    """Trainer that keeps the time spent validating and checkpointing apart, so tokens/s measures training."""
+    from transformers import Trainer
+
+    class TimedTrainer(Trainer):
+        overhead_s = 0.0
+
+        def evaluate(self, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return super().evaluate(*args, **kwargs)
+            finally:
+                self.overhead_s += time.perf_counter() - start
+
+        def _save_checkpoint(self, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return super()._save_checkpoint(*args, **kwargs)
+            finally:
+                self.overhead_s += time.perf_counter() - start
+
+    return TimedTrainer
+
+
 def _peak_memory() -> dict[str, Any]:
     import resource
 
@@ -144,7 +168,7 @@ def _losses(trainer, train_subset: list[dict[str, Any]], val: list[dict[str, Any
 
 def run_training(model, tokenizer, job: TrainJob, *, engine: str, precision: str, targets: list[str], bf16: bool = False) -> TrainOutcome:
     """Train `model` (already wrapped with LoRA) on the job's data and save the best adapter."""
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import EarlyStoppingCallback, TrainingArguments
 
     cfg = job.config
     pad = ensure_pad_token(tokenizer)
@@ -195,7 +219,7 @@ def run_training(model, tokenizer, job: TrainJob, *, engine: str, precision: str
         log_level="error",
     )
     box: dict[str, Any] = {}
-    trainer = Trainer(
+    trainer = _timed_trainer_class()(
         model=model,
         args=args,
         train_dataset=train,
@@ -214,6 +238,7 @@ def run_training(model, tokenizer, job: TrainJob, *, engine: str, precision: str
         initial = json.loads(initial_path.read_text())
     if resume is not None:
         job.log(f"resuming from {resume.name} (step {resume.name.split('-')[-1]}); earlier steps are not redone")
+    trainer.overhead_s = 0.0  # the probes above are not part of training
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     except OSError as exc:
@@ -226,11 +251,13 @@ def run_training(model, tokenizer, job: TrainJob, *, engine: str, precision: str
             ) from exc
         raise
     state = trainer.state
+    overhead = trainer.overhead_s
     final = _losses(trainer, subset, val)
     job.adapter_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(str(job.adapter_dir))
     tokenizer.save_pretrained(str(job.adapter_dir))
     wall = box.get("t1", time.perf_counter()) - box.get("t0", time.perf_counter())
+    compute = max(1e-9, wall - overhead)
     tokens_session = int(box.get("tokens1", state.num_input_tokens_seen) - box.get("tokens0", 0))
     history = [
         {k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items() if k in ("step", "epoch", "loss", "eval_loss", "learning_rate", "grad_norm")}
@@ -254,7 +281,8 @@ def run_training(model, tokenizer, job: TrainJob, *, engine: str, precision: str
         tokens_seen=int(state.num_input_tokens_seen),
         tokens_this_session=tokens_session,
         train_wall_s=round(wall, 3),
-        tokens_per_s=round(tokens_session / wall, 1) if wall > 0 and tokens_session > 0 else None,
+        eval_and_checkpoint_s=round(overhead, 3),
+        tokens_per_s=round(tokens_session / compute, 1) if wall > 0 and tokens_session > 0 else None,
         peak_memory=_peak_memory(),
         tokenizer={**pad, "targets": targets, "masking_example": describe_masking(tokenizer, train[0]), "labels_trained": labels_total},
         dropped=dropped + dropped_val,
