@@ -12,7 +12,6 @@ runs/ft/
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import ConfigError, UsageError
+from ..errors import UsageError
 from .config import FinetuneConfig
 from .data import TRAIN_FILE, VAL_FILE, Example
 from .reeval import EvalOverrides
@@ -113,6 +112,7 @@ def prepare_data(req: FinetuneRequest, base_run, log: Callable[[str], None]) -> 
     else:
         import asyncio
 
+        from .reeval import judge_options
         from .teacher import TeacherSettings, teacher_examples
 
         assert base_run is not None and req.teacher is not None
@@ -120,7 +120,7 @@ def prepare_data(req: FinetuneRequest, base_run, log: Callable[[str], None]) -> 
         settings = TeacherSettings(
             spec=req.teacher, base_url=req.teacher_base_url, options=req.teacher_options,
             judge=o.judge or c["judge"], judge_base_url=o.judge_base_url if o.judge else c.get("judge_base_url"),
-            judge_options=o.judge_options or ({} if o.judge else c.get("judge_options") or {}),
+            judge_options=judge_options(base_run, o),
             rubric=o.rubric or base_run.rubric_path(), system_prompt=base_run.system_prompt if o.system_prompt is None else o.system_prompt,
             max_tokens=o.max_tokens or c.get("max_tokens", 1024), judge_samples=c.get("judge_samples", 1),
             judge_temperature=c.get("judge_temperature", 0.0), no_cache=c.get("no_cache", False),

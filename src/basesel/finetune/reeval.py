@@ -25,6 +25,13 @@ class EvalOverrides:
     seed: int | None = None
 
 
+def judge_options(base: BaseRun, o: EvalOverrides) -> dict[str, Any]:
+    """--judge-option wins; a --judge of its own starts without the baseline judge's options."""
+    if o.judge_options:
+        return o.judge_options
+    return {} if o.judge else dict(base.config.get("judge_options") or {})
+
+
 def eval_config(base: BaseRun, model: str, model_options: dict[str, Any], out: Path, o: EvalOverrides, *, base_url: str | None = None):
     from ..run.baseline import read_system_prompt
     from ..run.config import RunConfig
@@ -37,7 +44,7 @@ def eval_config(base: BaseRun, model: str, model_options: dict[str, Any], out: P
         model_options=model_options,
         judge=o.judge or c["judge"],
         judge_base_url=o.judge_base_url if o.judge else c.get("judge_base_url"),
-        judge_options=o.judge_options or (c.get("judge_options") or {} if not o.judge else {}),
+        judge_options=judge_options(base, o),
         rubric=o.rubric or base.rubric_path(),
         scenarios=base.run_dir / "scenarios.jsonl",
         system_prompt=system_prompt,
