@@ -222,3 +222,30 @@ def test_finetune_help_imports_no_training_stack(tmp_path):
     proc = subprocess.run([BASESEL[0], "-c", code], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert "--teacher-tries" in proc.stdout and "--engine" in proc.stdout
+
+
+def test_missing_training_stack_names_the_extra(monkeypatch):
+    import sys
+
+    from basesel.errors import MissingDependencyError
+    from basesel.finetune.engines.base import require_training_stack
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # as if not installed
+    with pytest.raises(MissingDependencyError) as err:
+        require_training_stack()
+    assert "pip install 'basesel[finetune]'" in err.value.hint
+
+
+def test_a_checkpoint_cut_short_is_moved_aside(tmp_path):
+    from basesel.finetune.engines.trainer import complete_checkpoints
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        ckpt = tmp_path / f"checkpoint-{step}"
+        ckpt.mkdir()
+        (ckpt / "adapter_model.safetensors").write_bytes(b"x")
+        if complete:
+            (ckpt / "optimizer.pt").write_bytes(b"x")
+            (ckpt / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-4" / "trainer_state.json").write_text('{"global_st')  # killed while writing
+    assert [p.name for p in complete_checkpoints(tmp_path)] == ["checkpoint-2"]
+    assert sorted(p.name.split(".")[0] for p in tmp_path.glob("checkpoint-*.incomplete-*")) == ["checkpoint-4", "checkpoint-6"]
