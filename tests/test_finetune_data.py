@@ -249,3 +249,15 @@ def test_a_checkpoint_cut_short_is_moved_aside(tmp_path):
     (tmp_path / "checkpoint-4" / "trainer_state.json").write_text('{"global_st')  # killed while writing
     assert [p.name for p in complete_checkpoints(tmp_path)] == ["checkpoint-2"]
     assert sorted(p.name.split(".")[0] for p in tmp_path.glob("checkpoint-*.incomplete-*")) == ["checkpoint-4", "checkpoint-6"]
+
+
+def test_llama_repack_switch(monkeypatch):
+    from basesel.models.llamacpp import skip_repack
+
+    monkeypatch.setenv("BASESEL_LLAMA_REPACK", "1")
+    assert skip_repack() is False
+    monkeypatch.setenv("BASESEL_LLAMA_REPACK", "0")
+    assert skip_repack() is True
+    monkeypatch.delenv("BASESEL_LLAMA_REPACK")
+    flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "") if Path("/proc/cpuinfo").exists() else ""
+    assert skip_repack() is (" amx_tile" in flags)
