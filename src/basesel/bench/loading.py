@@ -121,6 +121,9 @@ def load_task_data(task: TaskSpec, *, smoke: bool = False, revision: str | None 
         source["carved"] = f"test = a stratified {task.dataset.carve_test_from_pool:.0%} of '{pool_split}' (seed {task.seed}); the rest is the few-shot pool"
     if not test:
         raise ConfigError(f"task '{task.id}' has no test items (split '{test_split}')", hint="Check the data's split column / the dataset's test_split.")
+    if not pool and task.dataset is None:
+        pool = test[:]  # your rows without a train split: each item's examples are the *other* items
+        source["pool_note"] = "no train rows: few-shot examples are drawn from the other test items (never the evaluated one)"
     # fixtures are tiny by design: their size against the real sample size is no news
     test = _sample(task, test, sample or (None if source.get("synthetic") else task.test_sample_size), warnings)
     source["test_items"] = len(test)
