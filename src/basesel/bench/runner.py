@@ -212,6 +212,7 @@ class BenchmarkRun:
         from .summary import summarize
 
         await self._open()
+        _prewarm_imports()
         manifest = self.manifest()
         self._check_resumable(manifest)
         ensure_dir(self.run_dir, what="run directory")
@@ -269,6 +270,25 @@ class BenchmarkRun:
         summary["cache"] = {"hits": self.executor.cache.hits, "model_calls": self.executor.calls, "enabled": self.executor.cache.enabled}
         atomic_write_json(self.run_dir / SUMMARY, summary)
         return summary
+
+
+def _prewarm_imports() -> None:
+    """Import what the summary and report need (scikit-learn, scipy, statsmodels, matplotlib: ~3 s) on a
+    background thread while the model calls are waiting on the network, instead of after the last one."""
+    import threading
+
+    def warm() -> None:
+        try:
+            import sklearn.metrics  # noqa: F401
+            import statsmodels.stats.contingency_tables  # noqa: F401
+
+            from ..report.charts import _plt
+
+            _plt()
+        except Exception:  # noqa: BLE001 - a missing extra is reported where it is really needed
+            pass
+
+    threading.Thread(target=warm, name="basesel-prewarm", daemon=True).start()
 
 
 def _key(r: dict[str, Any]) -> tuple[str, str, str, str]:
