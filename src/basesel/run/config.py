@@ -41,3 +41,13 @@ class RunConfig(BaseModel):
     research: Path | None = None
     model_options: dict = Field(default_factory=dict)
     judge_options: dict = Field(default_factory=dict)
+    # multi-turn (run/conversation.py): None = single-turn unless a scenario carries its own `turns`
+    turns: str | None = None
+    """N or MIN-MAX turns per conversation; drawn per scenario, fixed for a seed."""
+    user_sim: str | None = None
+    user_sim_base_url: str | None = None
+    user_sim_options: dict = Field(default_factory=dict)
+    user_sim_temperature: float = Field(default=0.7, ge=0)
+    user_sim_max_tokens: int = Field(default=300, ge=16)
+    single_turn_too: bool = True
+    """Multi-turn runs also grade each conversation's first reply alone, for the side-by-side comparison."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import RequestRejected, TransientModelError
 from ..models.base import ChatModel, Completion, GenerationParams, Message
@@ -106,11 +106,15 @@ class Executor:
         json_schema: dict[str, Any] | None = None,
         sample_index: int = 0,
         priority: int = 0,
+        accept: Callable[[Completion], bool] | None = None,
     ) -> CallResult:
         """One call, from the cache when it holds the answer. Waiting calls to a busy endpoint go in
-        `priority` order (lower first)."""
+        `priority` order (lower first). `accept`: a completion it rejects (a judge reply that cannot be
+        read) is returned but never cached, and a cached one it rejects is called again."""
         key = cache_key(model.identity, messages, params, json_schema, sample_index)
         hit = self.cache.get(key)
+        if hit is not None and accept is not None and not accept(hit):
+            hit = None  # cached before this rule existed: ask again
         if hit is not None:
             self._answered.add(id(model))  # it answered these settings before: later refusals are per request
             return CallResult(hit, cached=True, attempts=0)
@@ -132,6 +136,7 @@ class Executor:
                 detail = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
                 return CallResult(None, cached=False, attempts=attempt, error=f"rejected: {detail}")
             self._answered.add(id(model))
-            self.cache.put(key, completion)
+            if accept is None or accept(completion):
+                self.cache.put(key, completion)
             return CallResult(completion, cached=False, attempts=attempt)
         return CallResult(None, cached=False, attempts=self.retry.attempts, error=f"{last_error} (gave up after {self.retry.attempts} attempts)")
