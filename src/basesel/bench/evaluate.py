@@ -140,10 +140,13 @@ async def _run_code(ctx: Context, task: Any, item: Item, text: str) -> dict[str,
     if not code:
         return {"pred": "", "invalid": True, "correct": False, "score": 0.0, "sandbox": "no code"}
     result = await asyncio.to_thread(run_untrusted, code, tests, unsafe=ctx.unsafe_code, **ctx.sandbox_limits)
+    detail = getattr(result, "detail", "") or (result.stderr or "").strip()
     if result.status == "refused":
-        return {"error": f"sandbox refused to run the code: {result.stderr.strip()[:300]} (pass --unsafe-code to run it without isolation)", "sandbox": "refused"}
+        return {"error": f"sandbox refused to run the code: {detail[:300]} (pass --unsafe-code to run it without isolation)", "sandbox": "refused"}
+    if result.status == "error":  # the sandbox itself failed, not the model's code: redo on resume
+        return {"error": f"sandbox error: {detail[:300]}", "sandbox": "error"}
     return {"pred": code[:OUTPUT_KEEP], "invalid": False, "correct": bool(result.passed), "score": float(bool(result.passed)), "sandbox": result.status,
-            "sandbox_stderr": (result.stderr or "")[-400:]}
+            "sandbox_detail": detail[-400:], "sandbox_isolation": getattr(result, "isolation", None)}
 
 
 async def _rubric(ctx: Context, item: Item, text: str) -> dict[str, Any]:
