@@ -74,7 +74,7 @@ def bench_loopback(workdir: Path, env: dict[str, str], runs: int, n: int = 1000,
             finally:
                 server.shutdown()
                 server.server_close()
-            if rc != 0 or got != n:
+            if rc != 0 or got < n:
                 raise SystemExit(f"{side} run failed (exit {rc}, {got} calls of {n})")
             rows[side].append(seconds)
             calls[side].append(got)

@@ -16,7 +16,9 @@ import openai
 
 
 async def main(base_url: str, rows_path: str, labels: list[str], concurrency: int) -> None:
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
+    # basesel retries a dropped connection (its executor); the floor does too, with the SDK's own retry, so a
+    # rare loopback reset on a busy machine fails neither side
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=2)
     rows = [json.loads(line) for line in open(rows_path, encoding="utf-8") if line.strip()]
     schema = {"type": "object", "properties": {"label": {"type": "string", "enum": labels}}, "required": ["label"], "additionalProperties": False}
     slots = asyncio.Semaphore(concurrency)

@@ -222,6 +222,12 @@ class BenchmarkRun:
         timings = JsonlAppender(self.run_dir / TIMINGS)
         rubrics = {t.task.id: load_rubric(resolve_data_file(t.task.rubric, "rubrics")) for t in self.cfg.tasks if t.task.kind == "free_text"}
         orders = {t.task.id: shot_order(t, self.cfg.seed) for t in self.cfg.tasks}
+        # Each record is fsync'd (a kill loses nothing finished); an fsync takes milliseconds, so it runs on
+        # one writer thread (in order) instead of stalling every call in flight on the event loop.
+        from concurrent.futures import ThreadPoolExecutor
+
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="basesel-bench-writer")
+        loop = asyncio.get_running_loop()
 
         async def cell(row: Row, data: TaskData, condition: str) -> None:
             task = data.task
@@ -238,7 +244,7 @@ class BenchmarkRun:
                 nonlocal finished, fresh
                 async with limit:
                     record = await evaluate(ctx, row.model, data, item, shots_of(condition), orders[task.id])
-                out.write({"task": task.id, "model": row.key, "condition": condition, **record})
+                await loop.run_in_executor(writer, out.write, {"task": task.id, "model": row.key, "condition": condition, **record})
                 finished += 1
                 fresh += 0 if record.get("cached") else 1
                 self.progress(stage, finished, len(data.test))
@@ -262,6 +268,7 @@ class BenchmarkRun:
         except BaseExceptionGroup as eg:
             raise _first_leaf(eg) from None
         finally:
+            writer.shutdown(wait=True)
             out.close()
             timings.close()
             for model in {id(r.model): r.model for r in self.rows}.values():
