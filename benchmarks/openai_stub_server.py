@@ -38,6 +38,17 @@ def fill_schema(schema: dict[str, Any], choice: int = 0) -> Any:
     return "Meets the criterion."
 
 
+def plain_reply(user: str, reply_words: int = 12) -> str:
+    """The reply to a plain (not structured) request: deterministic, so a benchmark can predict it."""
+    return "Thanks for reaching out. You can fix this from your settings page, and we will follow up: " + " ".join(user.split()[:reply_words])
+
+
+def request_key(messages: list[dict[str, Any]], schema: dict[str, Any] | None, seed: Any) -> str:
+    """What makes two requests the same call (messages, schema, seed): counted per key, and digested
+    over all of a run's keys so two clients can be shown to have made the same calls."""
+    return hashlib.sha256((json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(seed)).encode()).hexdigest()[:16]
+
+
 class Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -69,13 +80,14 @@ class Stats:
                 "chat": self.chat, "structured": self.structured, "truncated": self.truncated, "max_per_prompt": max(self.by_prompt.values(), default=0),
                 "distinct_prompts": len(self.by_prompt), "first_arrival": self.first_arrival, "last_finish": self.last_finish,
                 "max_active": self.max_active,
+                # one digest of every distinct call made: equal digests, equal sets of calls
+                "calls_digest": hashlib.sha256("".join(sorted(self.by_prompt)).encode()).hexdigest()[:16],
             }
 
-    def record(self, structured: bool, prompt: str) -> None:
+    def record(self, structured: bool, key: str) -> None:
         with self.lock:
             self.chat += 1
             self.structured += structured
-            key = hashlib.sha256(prompt.encode()).hexdigest()[:16]
             self.by_prompt[key] = self.by_prompt.get(key, 0) + 1
 
 
@@ -121,7 +133,7 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float,
             user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
             fmt = req.get("response_format") or {}
             schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
-            stats.record(schema is not None, json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(req.get("seed")))
+            stats.record(schema is not None, request_key(messages, schema, req.get("seed")))
             stats.begin()
             time.sleep(delay)
             finish_reason = "stop"
@@ -130,8 +142,7 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float,
                 u = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
                 content = json.dumps(fill_schema(schema, 0 if u < pass_rate else 1))
             else:
-                words = user.split()[:reply_words]
-                content = "Thanks for reaching out. You can fix this from your settings page, and we will follow up: " + " ".join(words)
+                content = plain_reply(user, reply_words)
                 if truncate_marker and truncate_marker in user:
                     # out of max_tokens mid-sentence: the text stops early and the finish reason says why
                     content, finish_reason = content[: len(content) // 2], "length"
@@ -153,6 +164,12 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float,
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when many clients connect at once (64 here)
+    request_queue_size = 1024
+
+
 def serve(
     port: int = 0, delay: float = 0.2, reply_words: int = 12, pass_rate: float = 1.0, truncate_marker: str | None = None
 ) -> tuple[ThreadingHTTPServer, Stats]:
@@ -161,7 +178,7 @@ def serve(
     `truncate_marker`: plain (non-structured) replies to user messages containing it finish with
     "length", cut short, to exercise the truncation path."""
     stats = Stats()
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker))
+    server = _Server(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, stats

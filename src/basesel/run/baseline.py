@@ -153,14 +153,12 @@ class BaselineRun:
         from .summary import load_manifest
 
         old = load_manifest(self.run_dir)  # a damaged one is a ConfigError naming it
-        old_scenarios = list(read_jsonl(self.run_dir / SCENARIOS))
-        new_scenarios = [s.to_dict() for s in self.p.scenarios]
         same = (
             old.get("candidate", {}).get("digest") == manifest["candidate"]["digest"]
             and old.get("candidate", {}).get("name") == manifest["candidate"]["name"]
             and old.get("rubric", {}).get("sha256") == manifest["rubric"]["sha256"]
             # the same scenarios, or the same ones plus more (a sample grown by --until-decisive)
-            and (old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"] or new_scenarios[: len(old_scenarios)] == old_scenarios)
+            and (old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"] or self._extends_old_scenarios())
         )
         if not same:
             raise ConfigError(
@@ -169,6 +167,29 @@ class BaselineRun:
             )
         manifest["created"] = old.get("created", manifest["created"])
         manifest["resumed"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    def _extends_old_scenarios(self) -> bool:
+        """The run directory's scenarios are the first of this run's (streamed: one record at a time)."""
+        count = 0
+        for count, old in enumerate(read_jsonl(self.run_dir / SCENARIOS), start=1):
+            if count > len(self.p.scenarios) or self.p.scenarios[count - 1].to_dict() != old:
+                return False
+        return True
+
+    def _resume_state(self) -> tuple[set[tuple[str, int]], dict[tuple[str, int], dict[str, Any]]]:
+        """What a resumed run keeps, read record by record: the samples assessed for good (the latest
+        assessment is not a judge-server failure), and the answers still waiting for their verdict."""
+        judge_failed: dict[tuple[str, int], bool] = {}
+        for r in read_jsonl(self.run_dir / ASSESSMENTS):
+            judge_failed[(r["scenario_id"], r["sample"])] = bool(r.get("judge_error"))
+        done = {key for key, failed in judge_failed.items() if not failed}
+        del judge_failed
+        waiting: dict[tuple[str, int], dict[str, Any]] = {}
+        for r in read_jsonl(self.run_dir / RESPONSES):
+            key = (r["scenario_id"], r["sample"])
+            if "error" not in r and key not in done:
+                waiting[key] = r
+        return done, waiting
 
     async def _open_models(self) -> None:
         self.candidate = create_model(self.cfg.model, base_url=self.cfg.base_url, options=self.cfg.model_options)
@@ -251,42 +272,39 @@ class BaselineRun:
         atomic_write_json(self.run_dir / MANIFEST, manifest)
         write_scenarios(self.p.scenarios, self.run_dir / SCENARIOS)
 
-        done_responses = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / RESPONSES) if "error" not in r}
-        latest_assessments = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / ASSESSMENTS)}
-        done_assessments = {key for key, r in latest_assessments.items() if not r.get("judge_error")}
+        done_assessments, done_responses = self._resume_state()
         responses_out = JsonlAppender(self.run_dir / RESPONSES)
         assessments_out = JsonlAppender(self.run_dir / ASSESSMENTS)
-        jobs = [(s, k) for s in self.p.scenarios for k in range(self.cfg.samples)]
-        total = len(jobs)
-        finished = sum(1 for s, k in jobs if (s.id, k) in done_assessments)
+        total = len(self.p.scenarios) * self.cfg.samples
+        finished = sum(1 for s in self.p.scenarios for k in range(self.cfg.samples) if (s.id, k) in done_assessments)
         self.progress("scenarios", finished, total)
+        todo = ((s, k) for s in self.p.scenarios for k in range(self.cfg.samples) if (s.id, k) not in done_assessments)
+
+        async def one(scenario: Scenario, sample: int) -> None:
+            nonlocal finished
+            response = done_responses.pop((scenario.id, sample), None)
+            if response is None:
+                response = await self._respond(scenario, sample)
+                responses_out.write(response)
+            if "error" not in response:
+                assessments_out.write(await self._assess(scenario, response))
+            finished += 1
+            self.progress("scenarios", finished, total)
+
+        async def worker() -> None:
+            for scenario, sample in todo:  # one shared iterator: each job goes to exactly one worker
+                await one(scenario, sample)
 
         # Scenarios go through answer -> verdict one after another, with only as many in flight as the
         # two stages can work on at once: finished assessments then arrive steadily (a killed run keeps
         # them), instead of every answer first and every verdict last. Both stages count even on one
         # shared endpoint, so answers are waiting whenever a verdict frees a slot (see run/slots.py).
+        # A fixed set of workers pulls the jobs in order: memory stays flat however many scenarios.
         in_flight = self.executor.limit_size(self.candidate) + self.executor.limit_size(self.judge)  # type: ignore[arg-type]
-        pipeline = asyncio.Semaphore(in_flight)
-
-        async def one(scenario: Scenario, sample: int) -> None:
-            nonlocal finished
-            key = (scenario.id, sample)
-            if key in done_assessments:
-                return
-            async with pipeline:
-                response = done_responses.get(key)
-                if response is None:
-                    response = await self._respond(scenario, sample)
-                    responses_out.write(response)
-                if "error" not in response:
-                    assessments_out.write(await self._assess(scenario, response))
-            finished += 1
-            self.progress("scenarios", finished, total)
-
         try:
             async with asyncio.TaskGroup() as group:  # a fatal error cancels the other calls
-                for s, k in jobs:
-                    group.create_task(one(s, k))
+                for _ in range(min(in_flight, max(1, total - finished))):
+                    group.create_task(worker())
         except BaseExceptionGroup as eg:
             raise _first_leaf(eg) from None
         finally:

@@ -14,6 +14,21 @@ from ..rubric.schema import Criterion, Rubric
 CALL_FAILED = "judge call failed"
 
 
+_schemas: dict[tuple[int, tuple[str, ...]], tuple[Rubric, dict[str, Any]]] = {}
+
+
+def _schema_for(rubric: Rubric, criteria: list[Criterion]) -> dict[str, Any]:
+    """One schema object per rubric and set of criteria, so the cache key serialises it once a run
+    (run/cache.py), not once a response. Callers never change it."""
+    key = (id(rubric), tuple(c.id for c in criteria))
+    hit = _schemas.get(key)
+    if hit is None or hit[0] is not rubric:
+        if len(_schemas) >= 256:
+            _schemas.clear()
+        hit = _schemas[key] = (rubric, verdict_schema(criteria))
+    return hit[1]
+
+
 async def judge_verdicts(
     executor: Any,
     judge: ChatModel,
@@ -31,7 +46,7 @@ async def judge_verdicts(
 ) -> tuple[list[dict[str, JudgedCriterion] | None], list[str]]:
     """K verdict samples (seed + 7919*k + attempt); an unreadable one is retried up to `retries` times and
     is None when it stays unreadable. Returns (samples, problems log)."""
-    schema = verdict_schema(criteria)
+    schema = _schema_for(rubric, criteria)
     messages = [Message(m["role"], m["content"]) for m in build_judge_messages(rubric, criteria, user_message, answer, system_prompt, facts)]
     out: list[dict[str, JudgedCriterion] | None] = []
     problems: list[str] = []
