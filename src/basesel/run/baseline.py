@@ -310,6 +310,7 @@ class BaselineRun:
         finally:
             responses_out.close()
             assessments_out.close()
+            self.executor.cache.flush()
             await self.candidate.aclose()  # type: ignore[union-attr]
             if self.judge is not self.candidate:
                 await self.judge.aclose()  # type: ignore[union-attr]

@@ -3,14 +3,22 @@
 The key covers everything that changes an answer: model identity (incl. file hash or digest),
 messages, sampling parameters, the JSON schema and the sample index. One file per entry,
 written atomically, so concurrent runs and killed runs never corrupt it.
+
+Entries are written by one background thread: creating a file costs ~0.5 ms on this machine's ext4,
+which on the event loop held up every other call (5,000-scenario runs, docs/benchmarks.md). An entry
+waiting to be written is served from memory; `flush()` (and process exit) waits for the writes. A
+killed run loses at most the entries still queued, and its run directory holds those results anyway.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import itertools
 import json
 import os
+import queue
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -66,22 +74,34 @@ def cache_key(
 _tmp_names = itertools.count()
 
 
+# Entries waiting for the writer beyond which put() writes inline (a disk slower than the calls).
+MAX_PENDING = 2000
+
+
 class ResponseCache:
     def __init__(self, root: Path, enabled: bool = True):
         self.root = root / "responses"
         self.enabled = enabled
         self.hits = 0
         self.misses = 0
-        self._dirs: set[Path] = set()  # shard folders known to exist
+        self._dirs: set[str] = set()  # shard folders known to exist
+        self._pending: dict[str, Completion] = {}  # written soon by the writer thread
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+    def _path(self, key: str) -> str:
+        return f"{self.root}{os.sep}{key[:2]}{os.sep}{key}.json"  # str, not Path: built twice a call
 
     def get(self, key: str) -> Completion | None:
         if not self.enabled:
             return None
+        pending = self._pending.get(key)
+        if pending is not None:
+            self.hits += 1
+            return pending
         try:
-            data = json.loads(self._path(key).read_text(encoding="utf-8"))
+            with open(self._path(key), "rb") as fh:
+                data = json.loads(fh.read())
         except (OSError, ValueError):
             self.misses += 1
             return None
@@ -91,14 +111,45 @@ class ResponseCache:
     def put(self, key: str, completion: Completion) -> None:
         if not self.enabled:
             return
-        path = self._path(key)
-        # A name no other writer uses (pid + counter), so no random name and no retry loop as in mkstemp.
-        tmp = path.parent / f".{key}.{os.getpid()}.{next(_tmp_names)}.tmp"
         data = json.dumps(completion.to_dict(), ensure_ascii=False).encode("utf-8")
+        if len(self._pending) >= MAX_PENDING:
+            self._write(key, data)
+            return
+        self._pending[key] = completion
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_queued, name="basesel-cache-writer", daemon=True)
+            self._writer.start()
+            atexit.register(self.flush)
+        self._queue.put((key, data, completion))
+
+    def flush(self) -> None:
+        """Wait until every entry put so far is on disk."""
+        if self._writer is None or not self._writer.is_alive():
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait()
+
+    def _write_queued(self) -> None:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            key, data, completion = item
+            self._write(key, data)
+            if self._pending.get(key) is completion:
+                del self._pending[key]
+
+    def _write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        folder = os.path.dirname(path)
+        # A name no other writer uses (pid + counter), so no random name and no retry loop as in mkstemp.
+        tmp = f"{folder}{os.sep}.{key}.{os.getpid()}.{next(_tmp_names)}.tmp"
         try:
-            if path.parent not in self._dirs:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._dirs.add(path.parent)
+            if folder not in self._dirs:
+                os.makedirs(folder, exist_ok=True)
+                self._dirs.add(folder)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 view = memoryview(data)
@@ -108,6 +159,9 @@ class ResponseCache:
                 os.close(fd)
             os.replace(tmp, path)
         except OSError:
-            tmp.unlink(missing_ok=True)
-            self._dirs.discard(path.parent)
+            self._dirs.discard(folder)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
             # a cache that cannot be written costs a re-run, not the result
