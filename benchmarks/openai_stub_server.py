@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 def fill_schema(schema: dict[str, Any], choice: int = 0) -> Any:
@@ -61,6 +61,8 @@ class Stats:
         self.last_finish: float | None = None
         self.active = 0
         self.max_active = 0
+        self.faults_asked = 0  # chat requests the fault plan was asked about
+        self.failed = 0  # chat requests answered with the plan's error status
 
     def begin(self) -> None:
         with self.lock:
@@ -79,7 +81,7 @@ class Stats:
             return {
                 "chat": self.chat, "structured": self.structured, "truncated": self.truncated, "max_per_prompt": max(self.by_prompt.values(), default=0),
                 "distinct_prompts": len(self.by_prompt), "first_arrival": self.first_arrival, "last_finish": self.last_finish,
-                "max_active": self.max_active,
+                "max_active": self.max_active, "failed": self.failed,
                 # one digest of every distinct call made: equal digests, equal sets of calls
                 "calls_digest": hashlib.sha256("".join(sorted(self.by_prompt)).encode()).hexdigest()[:16],
             }
@@ -91,7 +93,11 @@ class Stats:
             self.by_prompt[key] = self.by_prompt.get(key, 0) + 1
 
 
-def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float, truncate_marker: str | None = None):
+# A fault plan: chat request number (0-based) -> (HTTP status to fail with or None, extra seconds to wait first).
+FaultPlan = Callable[[int], "tuple[int | None, float]"]
+
+
+def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float, truncate_marker: str | None = None, fault: FaultPlan | None = None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -133,6 +139,17 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float,
             user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
             fmt = req.get("response_format") or {}
             schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
+            if fault is not None:
+                with stats.lock:
+                    number = stats.faults_asked
+                    stats.faults_asked += 1
+                status, wait = fault(number)
+                time.sleep(wait)
+                if status is not None:
+                    with stats.lock:
+                        stats.failed += 1
+                    self._send(status, {"error": {"message": f"stub fault {status}", "type": "server_error"}})
+                    return
             stats.record(schema is not None, request_key(messages, schema, req.get("seed")))
             stats.begin()
             time.sleep(delay)
@@ -171,14 +188,17 @@ class _Server(ThreadingHTTPServer):
 
 
 def serve(
-    port: int = 0, delay: float = 0.2, reply_words: int = 12, pass_rate: float = 1.0, truncate_marker: str | None = None
+    port: int = 0, delay: float = 0.2, reply_words: int = 12, pass_rate: float = 1.0, truncate_marker: str | None = None,
+    fault: FaultPlan | None = None,
 ) -> tuple[ThreadingHTTPServer, Stats]:
     """Start the server in a daemon thread; returns (server, stats). Call server.shutdown() to stop.
 
     `truncate_marker`: plain (non-structured) replies to user messages containing it finish with
-    "length", cut short, to exercise the truncation path."""
+    "length", cut short, to exercise the truncation path. `fault`: asked for each chat request in
+    arrival order, returns (status, wait): wait that long, then fail with that status when not None
+    (a failing or stalling server; failed requests are not counted as chat calls)."""
     stats = Stats()
-    server = _Server(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker))
+    server = _Server(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker, fault))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, stats

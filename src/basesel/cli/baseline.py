@@ -8,10 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from .options import (
-    BaseUrlOpt,
+    BaseUrlsOpt,
     DomainOpt,
+    EndpointsOpt,
     JsonOpt,
-    JudgeBaseUrlOpt,
+    JudgeBaseUrlsOpt,
+    JudgeEndpointsOpt,
     JudgeOpt,
     JudgeOptionOpt,
     ModelOpt,
@@ -36,8 +38,10 @@ def baseline(
     scenarios: Annotated[Optional[Path], typer.Option("--scenarios", "-s", help="Scenario JSONL (user message under input/message/prompt/text; optional id; other fields kept as tags).")] = None,
     n: NOpt = None,
     system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="System prompt text, or a .txt/.md file holding it (default: the domain pack's).")] = None,
-    base_url: BaseUrlOpt = None,
-    judge_base_url: JudgeBaseUrlOpt = None,
+    base_url: BaseUrlsOpt = None,
+    judge_base_url: JudgeBaseUrlsOpt = None,
+    endpoints: EndpointsOpt = None,
+    judge_endpoints: JudgeEndpointsOpt = None,
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Parallel calls per server (default: 1 in-process llama.cpp, 4 local servers, 8 APIs).")] = None,
     judge_concurrency: Annotated[Optional[int], typer.Option("--judge-concurrency", min=1, help="Parallel judge calls (default: --concurrency).")] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="Candidate sampling temperature (default 0.7).")] = None,
@@ -90,6 +94,10 @@ def baseline(
             raise UsageError("no rubric given", hint="Pass --rubric FILE or --domain NAME (bundled packs: see `basesel init --list`).")
         if scenarios is not None and not scenarios.is_file():
             raise ConfigError(f"scenarios file not found: {scenarios}", hint="Generate one with `basesel scenarios`, or pass an existing JSONL file.")
+        candidate_urls = _endpoint_list(base_url, endpoints, "--base-url", "--endpoints")
+        judge_urls = _endpoint_list(judge_base_url, judge_endpoints, "--judge-base-url", "--judge-endpoints")
+        first_url = candidate_urls[0]["url"] if candidate_urls else None
+        first_judge_url = judge_urls[0]["url"] if judge_urls else None
         defaults = _taxonomy_defaults(taxonomy_path)
         if scenarios is not None and system_prompt is None and taxonomy_path is not None:
             # scenarios written elsewhere (e.g. `basesel scenarios --generator`) still run under the domain's system prompt
@@ -97,8 +105,10 @@ def baseline(
         config = RunConfig(
             model=model,
             judge=judge,
-            base_url=base_url,
-            judge_base_url=judge_base_url,
+            base_url=first_url,
+            judge_base_url=first_judge_url,
+            endpoints=candidate_urls if len(candidate_urls) > 1 else [],
+            judge_endpoints=judge_urls if len(judge_urls) > 1 else [],
             rubric=rubric_path,
             taxonomy=None if scenarios is not None else taxonomy_path,
             scenarios=scenarios,
@@ -116,8 +126,8 @@ def baseline(
             out=out,
             doc=doc,
             research=research,
-            model_options=_with_pull(parse_options(option, "--option"), model, base_url, pull),
-            judge_options=_with_pull(parse_options(judge_option, "--judge-option"), judge, judge_base_url, pull),
+            model_options=_with_pull(parse_options(option, "--option"), model, first_url, pull),
+            judge_options=_with_pull(parse_options(judge_option, "--judge-option"), judge, first_judge_url, pull),
         )
     from ..report.render import load_research
 
@@ -163,6 +173,20 @@ def _finish(run_dir: Path, summary: dict, config, as_json: bool) -> None:
     code = ExitCode(summary["gate"]["exit_code"])
     if code != ExitCode.SUFFICIENT:
         raise typer.Exit(int(code))
+
+
+def _endpoint_list(urls: list[str] | None, file: Path | None, url_flag: str, file_flag: str) -> list[dict]:
+    """The servers of one model: repeated URL flags, or an endpoints file (not both)."""
+    from ..errors import UsageError
+
+    if urls and file is not None:
+        raise UsageError(f"{url_flag} and {file_flag} both list servers", hint=f"Put every server in {file}, or drop {file_flag} and repeat {url_flag}.")
+    if file is not None:
+        from ..run.endpoints import load_endpoints_file
+
+        return [{"url": e.url, "concurrency": e.concurrency} for e in load_endpoints_file(file)]
+    # the same URL twice is the same server once (a flag repeated to be sure, or in a wrapper script)
+    return [{"url": u, "concurrency": None} for u in dict.fromkeys(urls or [])]
 
 
 def _with_pull(options: dict, spec: str, base_url: str | None, pull: bool) -> dict:

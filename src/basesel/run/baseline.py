@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..errors import ConfigError
-from ..models import ChatModel, GenerationParams, Message, create_model, split_thinking
+from ..models import ChatModel, GenerationParams, Message, split_thinking
 from ..models.base import rough_token_count
 from ..models.spec import redact_url
 from ..paths import cache_dir
@@ -30,7 +30,7 @@ from .cache import ResponseCache
 from .config import RunConfig
 from .executor import Executor, RetryPolicy
 from .judging import CALL_FAILED, judge_verdicts
-from .files import JsonlAppender, atomic_write_json, blocking_file, ensure_dir, read_jsonl
+from .files import JsonlAppender, atomic_write_json, blocking_file, ensure_dir, read_json_object, read_jsonl
 
 MANIFEST = "manifest.json"
 RESPONSES = "responses.jsonl"
@@ -38,6 +38,7 @@ ASSESSMENTS = "assessments.jsonl"
 SUMMARY = "summary.json"
 SCENARIOS = "scenarios.jsonl"
 GROWTH = "growth.json"
+ENDPOINTS = "endpoints.json"
 
 
 @dataclass
@@ -132,6 +133,8 @@ class BaselineRun:
         assert self.candidate is not None and self.judge is not None
         cfg = self.cfg.model_dump(mode="json")
         cfg["base_url"], cfg["judge_base_url"] = redact_url(cfg["base_url"]), redact_url(cfg["judge_base_url"])
+        for key in ("endpoints", "judge_endpoints"):
+            cfg[key] = [{**e, "url": redact_url(e["url"])} for e in cfg.get(key, [])]
         return {
             "basesel_version": __version__,
             "python": sys.version.split()[0],
@@ -192,11 +195,15 @@ class BaselineRun:
         return done, waiting
 
     async def _open_models(self) -> None:
-        self.candidate = create_model(self.cfg.model, base_url=self.cfg.base_url, options=self.cfg.model_options)
-        if self.cfg.judge == self.cfg.model and self.cfg.judge_base_url == self.cfg.base_url and self.cfg.judge_options == self.cfg.model_options:
+        from .endpoints import EndpointSpec, open_model
+
+        cfg = self.cfg
+        servers = [EndpointSpec(e.url, e.concurrency) for e in cfg.endpoints]
+        self.candidate = open_model(cfg.model, cfg.base_url, servers, cfg.model_options)
+        if cfg.judge == cfg.model and cfg.judge_base_url == cfg.base_url and cfg.judge_options == cfg.model_options and cfg.judge_endpoints == cfg.endpoints:
             self.judge = self.candidate
         else:
-            self.judge = create_model(self.cfg.judge, base_url=self.cfg.judge_base_url, options=self.cfg.judge_options)
+            self.judge = open_model(cfg.judge, cfg.judge_base_url, [EndpointSpec(e.url, e.concurrency) for e in cfg.judge_endpoints], cfg.judge_options)
         for model in {id(self.candidate): self.candidate, id(self.judge): self.judge}.values():
             describe = getattr(model, "describe", None)  # backends whose identity comes from the server
             if describe is not None:
@@ -316,10 +323,22 @@ class BaselineRun:
                 await self.judge.aclose()  # type: ignore[union-attr]
         # facts a backend learned while running (e.g. sampling parameters a reasoning model refused) go on record
         atomic_write_json(self.run_dir / MANIFEST, {**manifest, "candidate": self.candidate.identity.to_dict(), "judge": self.judge.identity.to_dict()})  # type: ignore[union-attr]
+        self._record_endpoints()
         summary = summarize(self.run_dir)
         summary["cache"] = {"hits": self.executor.cache.hits, "model_calls": self.executor.calls, "enabled": self.executor.cache.enabled}
         atomic_write_json(self.run_dir / SUMMARY, summary)
         return summary
+
+
+    def _record_endpoints(self) -> None:
+        """Add this session's per-endpoint counts to endpoints.json (one entry per run of this --out)."""
+        stats = self.executor.endpoint_stats()
+        if not stats:
+            return
+        path = self.run_dir / ENDPOINTS
+        sessions = read_json_object(path, "endpoint log").get("sessions", []) if path.is_file() else []
+        sessions.append({"ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "endpoints": stats})
+        atomic_write_json(path, {"sessions": sessions})
 
 
 def resolve_run_dir(config: RunConfig) -> Path:

@@ -78,74 +78,52 @@ _tmp_names = itertools.count()
 MAX_PENDING = 2000
 
 
-class ResponseCache:
-    def __init__(self, root: Path, enabled: bool = True):
-        self.root = root / "responses"
-        self.enabled = enabled
-        self.hits = 0
-        self.misses = 0
-        self._dirs: set[str] = set()  # shard folders known to exist
-        self._pending: dict[str, Completion] = {}  # written soon by the writer thread
+class _Writer:
+    """The process's one cache-writing thread. Entries waiting for it are kept by path, so every
+    ResponseCache of the process (a second run in the same process, say) reads them."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, Completion] = {}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._dirs: set[str] = set()  # shard folders known to exist
 
-    def _path(self, key: str) -> str:
-        return f"{self.root}{os.sep}{key[:2]}{os.sep}{key}.json"  # str, not Path: built twice a call
-
-    def get(self, key: str) -> Completion | None:
-        if not self.enabled:
-            return None
-        pending = self._pending.get(key)
-        if pending is not None:
-            self.hits += 1
-            return pending
-        try:
-            with open(self._path(key), "rb") as fh:
-                data = json.loads(fh.read())
-        except (OSError, ValueError):
-            self.misses += 1
-            return None
-        self.hits += 1
-        return Completion.from_dict(data)
-
-    def put(self, key: str, completion: Completion) -> None:
-        if not self.enabled:
+    def put(self, path: str, data: bytes, completion: Completion) -> None:
+        if len(self.pending) >= MAX_PENDING:
+            self.write(path, data)
             return
-        data = json.dumps(completion.to_dict(), ensure_ascii=False).encode("utf-8")
-        if len(self._pending) >= MAX_PENDING:
-            self._write(key, data)
-            return
-        self._pending[key] = completion
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_queued, name="basesel-cache-writer", daemon=True)
-            self._writer.start()
-            atexit.register(self.flush)
-        self._queue.put((key, data, completion))
+        self.pending[path] = completion
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="basesel-cache-writer", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+        self._queue.put((path, data, completion))
 
     def flush(self) -> None:
-        """Wait until every entry put so far is on disk."""
-        if self._writer is None or not self._writer.is_alive():
+        """Wait until every entry queued so far is on disk."""
+        if self._thread is None or not self._thread.is_alive():
             return
         done = threading.Event()
         self._queue.put(done)
         done.wait()
 
-    def _write_queued(self) -> None:
+    def _run(self) -> None:
         while True:
             item = self._queue.get()
             if isinstance(item, threading.Event):
                 item.set()
                 continue
-            key, data, completion = item
-            self._write(key, data)
-            if self._pending.get(key) is completion:
-                del self._pending[key]
+            path, data, completion = item
+            self.write(path, data)
+            if self.pending.get(path) is completion:
+                self.pending.pop(path, None)
 
-    def _write(self, key: str, data: bytes) -> None:
-        path = self._path(key)
+    def write(self, path: str, data: bytes) -> None:
         folder = os.path.dirname(path)
         # A name no other writer uses (pid + counter), so no random name and no retry loop as in mkstemp.
-        tmp = f"{folder}{os.sep}.{key}.{os.getpid()}.{next(_tmp_names)}.tmp"
+        tmp = f"{folder}{os.sep}.{os.path.basename(path)}.{os.getpid()}.{next(_tmp_names)}.tmp"
         try:
             if folder not in self._dirs:
                 os.makedirs(folder, exist_ok=True)
@@ -165,3 +143,43 @@ class ResponseCache:
             except OSError:
                 pass
             # a cache that cannot be written costs a re-run, not the result
+
+
+_writer = _Writer()
+
+
+class ResponseCache:
+    def __init__(self, root: Path, enabled: bool = True):
+        self.root = root / "responses"
+        self.enabled = enabled
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}{os.sep}{key[:2]}{os.sep}{key}.json"  # str, not Path: built twice a call
+
+    def get(self, key: str) -> Completion | None:
+        if not self.enabled:
+            return None
+        path = self._path(key)
+        pending = _writer.pending.get(path)
+        if pending is not None:
+            self.hits += 1
+            return pending
+        try:
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read())
+        except (OSError, ValueError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return Completion.from_dict(data)
+
+    def put(self, key: str, completion: Completion) -> None:
+        if not self.enabled:
+            return
+        _writer.put(self._path(key), json.dumps(completion.to_dict(), ensure_ascii=False).encode("utf-8"), completion)
+
+    def flush(self) -> None:
+        """Wait until every entry put so far (by any cache of this process) is on disk."""
+        _writer.flush()

@@ -367,6 +367,14 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "its verdicts disagree with people too often to trust this pass rate alone."
         )
 
+    endpoints_path = run_dir / "endpoints.json"
+    endpoints = None
+    if endpoints_path.is_file():
+        from .endpoints import summarize_endpoints
+
+        log = read_json_object(endpoints_path, "endpoint log", hint=f"Delete {endpoints_path} (it only holds per-server counts), or {rerun_hint(run_dir)}")
+        endpoints = summarize_endpoints(log.get("sessions", []))
+
     growth_path = run_dir / "growth.json"
     growth = read_json_object(growth_path, "sample growth log", hint=f"Delete {growth_path}, or {rerun_hint(run_dir)}") if growth_path.is_file() else None
 
@@ -420,5 +428,6 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "tokens": dict(usage),
             "cost_usd": round(sum(costs), 6) if costs else None,
         },
+        "endpoints": endpoints,
         "warnings": warnings,
     }
