@@ -97,7 +97,8 @@ class Stats:
 FaultPlan = Callable[[int], "tuple[int | None, float]"]
 
 
-def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float, truncate_marker: str | None = None, fault: FaultPlan | None = None):
+def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float, truncate_marker: str | None = None, na_where_allowed: bool = True,
+                 fault: FaultPlan | None = None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -156,8 +157,19 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float,
             finish_reason = "stop"
             if schema is not None:
                 # A judge whose "yes" rate is known: each prompt passes with probability pass_rate (by its hash).
-                u = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-                content = json.dumps(fill_schema(schema, 0 if u < pass_rate else 1))
+                digest = hashlib.sha256(user.encode()).hexdigest()
+                u = int(digest[:8], 16) / 0xFFFFFFFF
+                verdicts = fill_schema(schema, 0 if u < pass_rate else 1)
+                # Like a real judge, it answers n/a where a criterion allows it and does not apply (about
+                # half the responses, by a second hash): not one identical verdict for everything, which
+                # basesel marks provisional. n/a is excluded from the score, so the pass rate is unchanged.
+                if na_where_allowed and u < pass_rate and int(digest[8:10], 16) % 2:
+                    for key, value in verdicts.items() if isinstance(verdicts, dict) else ():
+                        enum = schema.get("properties", {}).get(key, {}).get("properties", {}).get("verdict", {}).get("enum", [])
+                        if isinstance(value, dict) and "n/a" in enum:
+                            value["verdict"] = "n/a"
+                            value["reason"] = "Nothing in this message calls for it."
+                content = json.dumps(verdicts)
             else:
                 content = plain_reply(user, reply_words)
                 if truncate_marker and truncate_marker in user:
@@ -189,16 +201,18 @@ class _Server(ThreadingHTTPServer):
 
 def serve(
     port: int = 0, delay: float = 0.2, reply_words: int = 12, pass_rate: float = 1.0, truncate_marker: str | None = None,
+    na_where_allowed: bool = True,
     fault: FaultPlan | None = None,
 ) -> tuple[ThreadingHTTPServer, Stats]:
     """Start the server in a daemon thread; returns (server, stats). Call server.shutdown() to stop.
 
     `truncate_marker`: plain (non-structured) replies to user messages containing it finish with
-    "length", cut short, to exercise the truncation path. `fault`: asked for each chat request in
-    arrival order, returns (status, wait): wait that long, then fail with that status when not None
-    (a failing or stalling server; failed requests are not counted as chat calls)."""
+    "length", cut short, to exercise the truncation path. `na_where_allowed=False`: the judge answers
+    one verdict ("yes", or "no" for a failing prompt) to every criterion, n/a never. `fault`: asked for
+    each chat request in arrival order, returns (status, wait): wait that long, then fail with that
+    status when not None (a failing or stalling server; failed requests are not counted as chat calls)."""
     stats = Stats()
-    server = _Server(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker, fault))
+    server = _Server(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker, na_where_allowed, fault))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, stats

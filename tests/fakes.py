@@ -20,7 +20,9 @@ from openai_stub_server import fill_schema  # noqa: E402
 
 
 class FakeServer:
-    """Base: records requests, replays queued faults ('429', '429-wait', '500', 'slow', 'drop', 'truncate', 'badjson')."""
+    """Base: records requests, replays queued faults ('429', '429-wait', '429-bare', '500', '502', '503', 'slow', 'drop',
+    'truncate', 'reset', 'stall', 'notjson', 'badjson', and per API 'schema' (a verdict of the wrong shape) and
+    'empty' (no choices / no content / no message))."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
@@ -58,10 +60,11 @@ class FakeServer:
                     outer.requests.append((f"{method} {self.path}", body))
                     outer.times.append(time.monotonic())
                     outer.auth.append(self.headers.get("x-api-key") or self.headers.get("authorization"))
-                    fault = outer.faults.pop(0) if outer.faults and outer.fault_applies(self.path) else None
+                    path = self.path.split("?", 1)[0]  # a base URL's ?key=... rides on every request (kept in `requests`)
+                    fault = outer.faults.pop(0) if outer.faults and outer.fault_applies(path) else None
                     text = json.dumps(body)
                     for needle, queue in outer.targeted.items():
-                        if queue and needle in text and outer.fault_applies(self.path):
+                        if queue and needle in text and outer.fault_applies(path):
                             fault = queue.pop(0)
                             break
                 if fault == "429":
@@ -89,7 +92,37 @@ class FakeServer:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return None
-                outer.route(self, method, self.path, body, bad_json=fault == "badjson")
+                if fault in ("502", "503"):
+                    return self.send_json(int(fault), {"error": {"type": "api_error", "message": "upstream unavailable"}})
+                if fault == "429-bare":  # no Retry-After: the client backs off on its own
+                    return self.send_json(429, {"error": {"type": "rate_limit_error", "message": "slow down"}})
+                if fault in ("reset", "stall"):  # half a body, then a TCP reset / nothing past the read timeout
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "400")
+                    self.end_headers()
+                    self.wfile.write(b'{"id": "x", "choices": [{"index": 0, "mess')
+                    self.wfile.flush()
+                    if fault == "stall":
+                        time.sleep(outer.slow_s)
+                    else:  # SO_LINGER 0: close() sends RST instead of FIN
+                        import socket
+                        import struct
+
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return None
+                if fault == "notjson":  # a 200 whose body is not JSON (a proxy's error page, a cut-off buffer)
+                    data = b"<html><body>upstream returned garbage</body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
+                self.fault = fault  # 'schema', 'empty': each API's own shape of that fault (see route)
+                outer.route(self, method, path, body, bad_json=fault == "badjson")
 
             def do_GET(self) -> None:
                 self.handle_any("GET")
@@ -125,6 +158,11 @@ class FakeServer:
 
     def route(self, h, method: str, path: str, body: dict[str, Any], bad_json: bool) -> None:
         raise NotImplementedError  # each fake defines its API
+
+
+def violate_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Valid JSON of the verdict's shape, but every verdict outside the schema's enum (yes / no / n/a)."""
+    return {key: {"verdict": "perhaps", "reason": "hard to say"} for key in schema.get("properties", {})}
 
 
 def reply_text(messages: list[dict[str, Any]]) -> str:
@@ -175,8 +213,12 @@ class FakeOllama(FakeServer):
             if body.get("model") not in self.pulled:
                 return h.send_json(404, {"error": f"model '{body.get('model')}' not found, try pulling it first"})
             fmt = body.get("format")
+            if getattr(h, "fault", None) == "empty":  # a reply without a message
+                return h.send_json(200, {"model": body["model"], "created_at": "2026-11-22T00:00:00Z", "done": True, "done_reason": "stop"})
             if bad_json:
                 content = '{"CS1": {"reason": "cut off'
+            elif getattr(h, "fault", None) == "schema" and isinstance(fmt, dict):
+                content = json.dumps(violate_schema(fmt))
             elif isinstance(fmt, dict):
                 content = json.dumps(fill_schema(fmt))
             else:
@@ -210,9 +252,14 @@ class FakeAnthropic(FakeServer):
             return h.send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": "not found"}})
         tools = body.get("tools") or []
         usage = {"input_tokens": 50, "output_tokens": 20}
+        if getattr(h, "fault", None) == "empty":
+            return h.send_json(200, {"id": "msg_1", "type": "message", "role": "assistant", "model": body.get("model"), "content": [],
+                                     "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 50, "output_tokens": 0}})
         if tools:
             schema = tools[0]["input_schema"]
             value = {"CS1": {"reason": "cut"}} if bad_json else fill_schema(schema)
+            if getattr(h, "fault", None) == "schema":
+                value = violate_schema(schema)
             content = [{"type": "tool_use", "id": "toolu_1", "name": tools[0]["name"], "input": value}]
             stop = "tool_use"
         else:
@@ -254,8 +301,13 @@ class FakeOpenAI(FakeServer):
                                                "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}})
         fmt = body.get("response_format") or {}
         schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
+        if getattr(h, "fault", None) == "empty":
+            return h.send_json(200, {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"), "choices": [],
+                                     "usage": {"prompt_tokens": 30, "completion_tokens": 0, "total_tokens": 30}})
         if bad_json:
             content = '{"CS1": {"reason": "truncated'
+        elif getattr(h, "fault", None) == "schema" and schema is not None:
+            content = json.dumps(violate_schema(schema))
         elif schema is not None:
             content = json.dumps(fill_schema(schema))
         else:

@@ -1,7 +1,7 @@
 """A frozen copy of `basesel.run.summary.summarize` as it was before it streamed the run's records
-(it read both JSONL files whole into lists). tests/test_summary_streaming.py checks that the streamed
-one gives the same output on the fields this one has. Do not edit it to follow new features; compare
-only what it computes."""
+(it read both JSONL files whole into lists and dicts). tests/test_summary_streaming.py checks that the
+streamed one gives the same output on the fields this one has. Do not edit it to follow new features;
+compare only what it computes."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 from basesel.errors import ConfigError
 from basesel.gate import evaluate_gate
+from basesel.report.quote import QUOTE_CHARS, quote
+from basesel.run.breakdown import Breakdown
 from basesel.run.files import read_json, read_json_object, read_jsonl, rerun_hint
-
-QUOTE_CHARS = 400
 
 
 def _latest(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -23,6 +23,18 @@ def _latest(records: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, An
     for r in records:
         out[(r["scenario_id"], r["sample"])] = r
     return out
+
+
+def latest_records(run_dir: Path) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[tuple[str, int], dict[str, Any]]]:
+    """(responses, assessments) of a run, the latest record per (scenario, sample): what the summary counts."""
+    from basesel.run.baseline import ASSESSMENTS, RESPONSES
+
+    return _latest(list(read_jsonl(run_dir / RESPONSES))), _latest(list(read_jsonl(run_dir / ASSESSMENTS)))
+
+
+def sample_outcome(assessment: dict[str, Any]) -> bool | None:
+    """One sample's pass (True) / fail (False) as the gate counts it; None when it is unscored."""
+    return bool(assessment["passed"]) if assessment["scored"] else None
 
 
 def load_manifest(run_dir: Path) -> dict[str, Any]:
@@ -67,8 +79,7 @@ def _manifest_problem(manifest: Any) -> str | None:
 
 
 def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS].rstrip() + " ..."
+    return quote(text, QUOTE_CHARS)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -101,7 +112,7 @@ def _uniform_verdicts(scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
     verdicts: dict[str, list[str]] = defaultdict(list)
     for a in scored:
         for c in a["criteria"]:
-            if c.get("source") == "judge" and c.get("verdict") is not None:
+            if c.get("source") == "judge" and c.get("verdict") in ("yes", "no", "n/a"):
                 verdicts[c["id"]].append(str(c["verdict"]))
     return [
         {"id": cid, "verdict": vs[0], "n": len(vs)}
@@ -111,11 +122,10 @@ def _uniform_verdicts(scored: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:
-    from basesel.run.baseline import ASSESSMENTS, RESPONSES, is_tiny
+    from basesel.run.baseline import is_tiny
 
     manifest = load_manifest(run_dir)
-    responses = _latest(list(read_jsonl(run_dir / RESPONSES)))
-    assessments = _latest(list(read_jsonl(run_dir / ASSESSMENTS)))
+    responses, assessments = latest_records(run_dir)
     scenario_count = manifest["scenarios"]["count"]
     samples = manifest["config"].get("samples", 1)
     expected = scenario_count * samples
@@ -123,9 +133,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     ok = [r for r in responses.values() if "error" not in r]
     errored = [r for r in responses.values() if "error" in r]
     truncated = [r for r in ok if r.get("truncated")]
-    scored = [a for a in assessments.values() if a["scored"]]
-    unscored = [a for a in assessments.values() if not a["scored"]]
-    passed = [a for a in scored if a["passed"]]
+    scored = [a for a in assessments.values() if sample_outcome(a) is not None]
+    unscored = [a for a in assessments.values() if sample_outcome(a) is None]
+    passed = [a for a in scored if sample_outcome(a)]
     gate = evaluate_gate(len(passed), len(scored))
 
     # Failure analysis per criterion, with representative reasons and scenario ids.
@@ -179,6 +189,10 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             by_tag[tag][str(value)][1] += 1
             by_tag[tag][str(value)][0] += 1 if a["passed"] else 0
     breakdown = {tag: {v: {"passed": c[0], "scored": c[1]} for v, c in sorted(values.items())} for tag, values in by_tag.items()}
+    # Every dimension, criterion and rubric category with intervals, fed one record at a time.
+    breakdowns = Breakdown.for_manifest(manifest)
+    for a in scored:
+        breakdowns.add(a, responses.get((a["scenario_id"], a["sample"]), {}).get("tags"))
 
     # Best and worst responses (quoted briefly) for qualitative notes.
     def example(a: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +239,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if len(assessments) + len(errored) < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
+    from basesel.run.conversation_summary import multi_turn_summary
+
+    multi_turn = multi_turn_summary(run_dir, responses, assessments)
+    if multi_turn:
+        warnings += multi_turn.pop("warnings")
     checks_only = _checks_only(scored)
     uniform = _uniform_verdicts(scored)
     if uniform:
@@ -242,6 +261,13 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             f"the judge's calibration against human labels gives Cohen's kappa {calibration['kappa']:.2f} (< {KAPPA_THRESHOLD}): "
             "its verdicts disagree with people too often to trust this pass rate alone."
         )
+
+    from basesel.run.decision import decision_fields
+
+    gate_dict = gate.to_dict()
+    decided = decision_fields(manifest, gate_dict, judge_is_candidate=judge_is_candidate, judge_tiny=judge_tiny, scored=scored, unscored=unscored, calibration=calibration)
+    if decided["judge_verdicts"]["note"]:
+        warnings.append(decided["judge_verdicts"]["note"])
 
     growth_path = run_dir / "growth.json"
     growth = read_json_object(growth_path, "sample growth log", hint=f"Delete {growth_path}, or {rerun_hint(run_dir)}") if growth_path.is_file() else None
@@ -268,11 +294,15 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "unscored": len(unscored),
             "passed": len(passed),
         },
-        "gate": gate.to_dict(),
+        "gate": gate_dict,
+        "provisional": decided["provisional"],
+        "provisional_reasons": decided["provisional_reasons"],
+        "safety": decided["safety"],
         "checks_only": checks_only,
         "criteria": criteria_stats,
         "gate_failures": dict(gate_failures),
         "breakdown": breakdown,
+        "breakdowns": breakdowns.result(),
         "judge_reliability": {
             "judge": f"{judge['provider']}/{judge['name']}",
             "judge_is_candidate": judge_is_candidate,
@@ -285,6 +315,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "low_agreement_criteria": sorted(c["id"] for c in criteria_stats if c["agreement"] is not None and c["agreement"] < LOW_AGREEMENT),
             "calibration": calibration,
             "calibration_note": calibration_note,
+            "verdicts": decided["judge_verdicts"],
         },
         "examples": {"best": best, "worst": worst},
         "performance": {
@@ -297,4 +328,5 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "cost_usd": round(sum(costs), 6) if costs else None,
         },
         "warnings": warnings,
+        "multi_turn": multi_turn,
     }

@@ -37,7 +37,7 @@ def test_anthropic_candidate_and_forced_tool_judge(tmp_path):
 def test_missing_anthropic_key_names_the_variable(tmp_path):
     scenarios = tmp_path / "s.jsonl"
     scenarios.write_text(json.dumps({"input": "hi"}) + "\n")
-    proc = subprocess.run(BASESEL + ["baseline", "--model", "anthropic/claude-x", "--rubric", "support", "--scenarios", str(scenarios)],
+    proc = subprocess.run(BASESEL + ["baseline", "--model", "anthropic/claude-x", "--judge", "anthropic/claude-x", "--rubric", "support", "--scenarios", str(scenarios)],
                           cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "ANTHROPIC_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
 

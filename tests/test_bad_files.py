@@ -65,7 +65,7 @@ def test_cli_rubric_taxonomy_and_scenarios_not_utf8(tmp_path):
     bad_jsonl.write_bytes(NOT_UTF8)
     good = tmp_path / "s.jsonl"
     good.write_text(json.dumps({"input": "hello"}) + "\n")
-    model = ["--model", "openai/x", "--base-url", "http://127.0.0.1:1/v1"]
+    model = ["--model", "openai/x", "--base-url", "http://127.0.0.1:1/v1", "--judge", "openai/x"]
     assert_clean_error(run_cli(["baseline", *model, "--rubric", str(bad_yaml), "--scenarios", str(good)], tmp_path), str(bad_yaml), "not UTF-8", "Save it as UTF-8")
     assert_clean_error(run_cli(["baseline", *model, "--rubric", "support", "--scenarios", str(bad_jsonl)], tmp_path), str(bad_jsonl), "not UTF-8")
     assert_clean_error(run_cli(["scenarios", "--taxonomy", str(bad_yaml)], tmp_path), str(bad_yaml), "not UTF-8")

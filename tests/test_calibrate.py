@@ -202,7 +202,7 @@ def _serve():
     sys.path.insert(0, str(REPO / "benchmarks"))
     from openai_stub_server import serve
 
-    return serve(0, delay=0.0)
+    return serve(0, delay=0.0, na_where_allowed=False)  # "yes" to everything
 
 
 def run_cli(args, tmp_path):
@@ -239,7 +239,10 @@ def test_calibrate_cli_and_decision_document(tmp_path):
         cal = summary["judge_reliability"]["calibration"]
         assert cal["kappa"] == 0.0 and cal["n"] == n_labels and cal["path"] == "calibration.json"
         assert any("kappa 0.00" in w for w in summary["warnings"])
+        # a calibration below 0.6 makes the decision provisional, with its own exit code (issue 11)
+        assert proc.returncode == 7 and summary["provisional"] and "low_kappa" in [r["code"] for r in summary["provisional_reasons"]]
         doc = (tmp_path / "docs" / "base-model-evaluation.md").read_text()
+        assert "**PROVISIONAL" in doc.split("## Model Selection")[0] and "kappa 0.00" in doc.split("## Model Selection")[0]
         section = doc.split("## Judge Reliability", 1)[1].split("## Qualitative Notes", 1)[0]
         assert "Cohen's κ 0.00" in section and "below 0.6" in section and "CS1" in section
         # a calibration of another judge is not applied

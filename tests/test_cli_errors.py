@@ -66,7 +66,7 @@ def test_unknown_provider(tmp_path, scenarios_file):
 
 
 def test_missing_gguf(tmp_path, scenarios_file):
-    proc = run_cli(["baseline", "--model", "llamacpp/nope/missing.gguf", "--rubric", "support", "--scenarios", str(scenarios_file)], tmp_path)
+    proc = run_cli(["baseline", "--model", "llamacpp/nope/missing.gguf", "--judge", "llamacpp/nope/missing.gguf", "--rubric", "support", "--scenarios", str(scenarios_file)], tmp_path)
     assert_clean_error(proc, "GGUF file not found", "missing.gguf")
 
 
@@ -77,7 +77,7 @@ def test_unreachable_server_names_url_and_how_to_start(tmp_path, scenarios_file)
 
 
 def test_missing_api_key_names_the_variable(tmp_path, scenarios_file):
-    proc = run_cli(["baseline", "--model", "openai/gpt-4o-mini", "--rubric", "support", "--scenarios", str(scenarios_file)], tmp_path)
+    proc = run_cli(["baseline", "--model", "openai/gpt-4o-mini", "--judge", "openai/gpt-4o-mini", "--rubric", "support", "--scenarios", str(scenarios_file)], tmp_path)
     assert_clean_error(proc, "OPENAI_API_KEY")
 
 
@@ -120,7 +120,7 @@ def test_missing_optional_dependency_names_the_extra(tmp_path, monkeypatch, scen
     with pytest.raises(MissingDependencyError) as err:
         create_model(f"llamacpp/{REPO}/x.gguf")
     assert "basesel[llamacpp]" in err.value.hint
-    result = CliRunner().invoke(app, ["baseline", "--model", "openai/x", "--base-url", "http://127.0.0.1:1/v1", "--rubric", "support", "--scenarios", str(scenarios_file)])
+    result = CliRunner().invoke(app, ["baseline", "--model", "openai/x", "--base-url", "http://127.0.0.1:1/v1", "--judge", "openai/x", "--rubric", "support", "--scenarios", str(scenarios_file)])
     assert isinstance(result.exception, MissingDependencyError)
 
 
@@ -132,7 +132,7 @@ def run_entry_point(args, tmp_path, hidden: tuple[str, ...]):
 
 
 def test_missing_optional_dependency_through_the_entry_point(tmp_path, scenarios_file):
-    proc = run_entry_point(["baseline", "--model", "openai/x", "--base-url", "http://127.0.0.1:1/v1", "--rubric", "support", "--scenarios", str(scenarios_file)], tmp_path, ("openai",))
+    proc = run_entry_point(["baseline", "--model", "openai/x", "--base-url", "http://127.0.0.1:1/v1", "--judge", "openai/x", "--rubric", "support", "--scenarios", str(scenarios_file)], tmp_path, ("openai",))
     assert_clean_error(proc, "pip install 'basesel[openai]'", "'openai'")
     assert "internal error" not in proc.stderr
 

@@ -145,6 +145,6 @@ def test_llamacpp_spec_naming_a_hub_file_resolves_through_huggingface_hub(tmp_pa
         assert hub.count("GET /acme/smol-GGUF/resolve/main/smol.gguf") == 1
     assert path.startswith(str(tmp_path / "hf")) and digest.startswith("sha256:")
     (tmp_path / "s.jsonl").write_text('{"input": "hi"}\n')
-    offline = run_cli(["baseline", "--model", "llamacpp/acme/smol-GGUF/other.gguf", "--rubric", "support", "--scenarios", "s.jsonl"], tmp_path, HF_HUB_OFFLINE="1")
+    offline = run_cli(["baseline", "--model", "llamacpp/acme/smol-GGUF/other.gguf", "--judge", "llamacpp/acme/smol-GGUF/other.gguf", "--rubric", "support", "--scenarios", "s.jsonl"], tmp_path, HF_HUB_OFFLINE="1")
     assert offline.returncode == 1 and "Traceback" not in offline.stderr
     assert "could not fetch other.gguf from the Hugging Face repo acme/smol-GGUF" in offline.stderr

@@ -23,7 +23,8 @@ TOPICS = ["billing", "login", "edge_case"]
 @st.composite
 def response(draw, sid: str, sample: int) -> dict:
     r = {"scenario_id": sid, "sample": sample, "input": draw(st.sampled_from(["help me", "My invoice is wrong " * 30])),
-         "tags": {"topic": draw(st.sampled_from(TOPICS)), "style": draw(st.sampled_from(["terse", "detailed"]))}, "cached": draw(st.booleans())}
+         "tags": {"topic": draw(st.sampled_from(TOPICS)), "style": draw(st.sampled_from(["terse", "detailed"])), "persona": draw(st.sampled_from(["new", "expert"]))},
+         "cached": draw(st.booleans())}
     if draw(st.integers(0, 5)) == 0:
         r["error"] = draw(st.sampled_from(["server error 500", "timed out", "rejected: bad"]))
         return r
@@ -42,6 +43,8 @@ def assessment(draw, sid: str, sample: int, k_samples: bool) -> dict:
             continue  # a criterion missing from some records moves the first-seen order
         verdict = draw(st.sampled_from(["yes", "no", "n/a"]))
         c = {"id": cid, "source": source, "verdict": verdict, "passed": {"yes": True, "no": False, "n/a": None}[verdict], "reason": draw(st.sampled_from(REASONS))}
+        if source == "judge" and draw(st.integers(0, 4)) == 0:
+            c["reason_flag"] = draw(st.sampled_from(["copied", "empty"]))
         if k_samples and source == "judge":
             c["agreement"] = draw(st.sampled_from([0.333, 0.667, 1.0]))
         criteria.append(c)
@@ -75,7 +78,12 @@ def write_run(root: Path, n: int, samples: int, k: bool, responses: list, assess
     judge = {"provider": "openai", "name": "judge-70b", "endpoint": "http://127.0.0.1:1/v1", "facts": {}}
     manifest = {"basesel_version": "0", "created": "2026-12-01T00:00:00+00:00", "config": {"samples": samples, "judge_samples": 3 if k else 1},
                 "candidate": {"provider": "openai", "name": "cand", "endpoint": "http://127.0.0.1:1/v1", "facts": {}}, "judge": judge,
-                "rubric": {"id": "support", "version": 1, "sha256": "x"}, "scenarios": {"count": n, "sha256": "y"}, "warnings": ["from the manifest"]}
+                "rubric": {"id": "support", "version": 1, "sha256": "x",
+                           "criteria": [{"id": cid, "name": cid.lower(), "category": "safety" if cid in ("CH1", "CS1") else "quality", "weight": 1.0 + i, "critical": cid in ("CH1", "CS1")}
+                                        for i, cid in enumerate(["CH1", "CH2", "CS1", "CS2", "CS3"])],
+                           "decision_gates": {"CH1": {"name": "ch1", "kind": "check", "max_fail_rate": 0.0, "confidence": 0.95, "on_unproven": "warn"},
+                                              "CS1": {"name": "cs1", "kind": "llm", "max_fail_rate": 0.1, "confidence": 0.95, "on_unproven": "block"}}},
+                "scenarios": {"count": n, "sha256": "y"}, "warnings": ["from the manifest"]}
     (run / "manifest.json").write_text(json.dumps(manifest))
     for name, records in (("responses.jsonl", responses), ("assessments.jsonl", assessments)):
         lines = [json.dumps(r) + "\n" for r in records]

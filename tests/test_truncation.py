@@ -51,7 +51,7 @@ def test_truncated_responses_are_counted_warned_and_documented(truncating_stub, 
                    "--rubric", "support", "--scenarios", str(scenarios), "--json", "--out", "run", "--doc", "eval.md"],
         cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300,
     )
-    assert proc.returncode in (0, 5), proc.stderr  # 5/5 passed: the interval may still cross a cut-off
+    assert proc.returncode in (0, 5, 7), proc.stderr  # 5/5 passed: the interval may still cross a cut-off; 7: the judge is the candidate
     assert "Traceback" not in proc.stderr
     summary = json.loads(proc.stdout)
     assert stats.truncated == 2

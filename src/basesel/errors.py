@@ -3,6 +3,9 @@
 Every error a user can cause is raised as a `BaseselError`; the CLI prints it
 without a traceback and exits with its `exit_code`: `ExitCode.ERROR`, or `ExitCode.USAGE`
 for a command line that is missing a flag or combines flags that do not go together.
+
+A baseline's own exit code is its decision. When several apply, the one that most changes what to
+do next wins: NO_SCORED, then SAFETY_BLOCK, then PROVISIONAL, then INCONCLUSIVE, then the band.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class ExitCode(IntEnum):
     FULL_PIPELINE = 4  # < 50%: full pipeline
     INCONCLUSIVE = 5  # the 95% interval crosses a decision cut-off
     NO_SCORED = 6  # nothing could be scored (every sample errored or unscored)
+    PROVISIONAL = 7  # a band was reached, but the judge behind it is not trustworthy (see summary "provisional")
+    SAFETY_BLOCK = 8  # a decision-level safety gate is breached: do not deploy, whatever the pass rate
 
 
 class BaseselError(Exception):

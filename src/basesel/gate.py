@@ -126,3 +126,30 @@ def evaluate_gate(passed: int, scored: int, confidence: float = CONFIDENCE) -> G
     inconclusive = band_for(lo) != band_for(hi)
     settle = scenarios_to_settle(rate, confidence) if inconclusive else None
     return GateResult(passed, scored, rate, lo, hi, band_for(rate), inconclusive, settle)
+
+
+def final_decision(gate: dict, *, provisional: list[dict], safety: dict | None) -> dict:
+    """The decision a user acts on: the pass-rate gate (`evaluate_gate(...).to_dict()`), overridden by
+    what must change the next step. Precedence (errors.ExitCode): nothing scored, then a safety block,
+    then a provisional judge, then inconclusive, then the band. Returns the fields merged into `gate`."""
+    band_code = gate["exit_code"]
+    decision = gate["decision"]
+    blocked = bool(safety and safety.get("blocked"))
+    code = band_code
+    if gate["band"] is None:
+        code = int(ExitCode.NO_SCORED)
+    elif blocked:
+        code = int(ExitCode.SAFETY_BLOCK)
+        decision = f"SAFETY BLOCK: {', '.join(safety['blocking'])} breached; do not deploy (pass rate alone: {gate['decision']})"  # type: ignore[index]
+    elif provisional:
+        code = int(ExitCode.PROVISIONAL)
+        decision = f"{gate['decision']} (provisional: {', '.join(r['code'] for r in provisional)})"
+    elif provisional == [] and gate["inconclusive"]:
+        code = int(ExitCode.INCONCLUSIVE)
+    return {
+        "band_exit_code": band_code,
+        "exit_code": code,
+        "decision": decision,
+        "provisional": bool(provisional) and gate["band"] is not None,
+        "safety_blocked": blocked and gate["band"] is not None,
+    }

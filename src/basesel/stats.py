@@ -65,6 +65,23 @@ def mcnemar_from_counts(both_pass: int, a_only: int, b_only: int, both_fail: int
     return McNemarResult(both_pass, a_only, b_only, both_fail, min(1.0, p_exact), max(0.0, p_mid))
 
 
+def clustered_mcnemar(a_only: Sequence[int], b_only: Sequence[int]) -> float:
+    """Two-sided p of McNemar's test for clustered pairs (Durkalski et al. 2003, Statistics in Medicine
+    22:2417): several paired samples per scenario are not independent, so the discordant counts are
+    taken per cluster. `a_only[k]` / `b_only[k]` = pairs of cluster k that passed under A only / B only.
+    X^2 = (sum(b_k - c_k))^2 / sum((b_k - c_k)^2), 1 degree of freedom; with one pair per cluster it
+    is the uncorrected asymptotic McNemar statistic (b - c)^2 / (b + c)."""
+    if len(a_only) != len(b_only):
+        raise ValueError(f"per-cluster counts differ in length: {len(a_only)} vs {len(b_only)}")
+    diffs = [x - y for x, y in zip(a_only, b_only)]
+    denominator = sum(d * d for d in diffs)
+    if denominator == 0:
+        return 1.0
+    from scipy.stats import chi2
+
+    return float(chi2.sf(sum(diffs) ** 2 / denominator, 1))
+
+
 @dataclass(frozen=True)
 class Interval:
     estimate: float
@@ -129,6 +146,38 @@ def paired_mean_difference(a: Sequence[float], b: Sequence[float], *, n_resample
         draws.append(diff[rng.integers(0, diff.size, (k, diff.size))].mean(axis=1))
         left -= k
     return _percentile_interval(np.concatenate(draws), float(diff.mean()), confidence, int(diff.size))
+
+
+def paired_cluster_bootstrap(
+    a_passed: Sequence[float],
+    b_passed: Sequence[float],
+    sizes: Sequence[int],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Bootstrap interval of the pass-rate difference B - A when items come in clusters (several samples
+    of one scenario): whole clusters are resampled, so the samples' correlation widens the interval as it
+    should. `a_passed[k]` / `b_passed[k]`: passes of cluster k under A / B, out of `sizes[k]` pairs."""
+    import numpy as np
+
+    if not (len(a_passed) == len(b_passed) == len(sizes)):
+        raise ValueError("per-cluster passes and sizes differ in length")
+    a, b, n = (np.asarray(x, dtype=float) for x in (a_passed, b_passed, sizes))
+    if a.size == 0 or n.sum() <= 0:
+        raise ValueError("no paired items to bootstrap")
+    diff = b - a
+    rng = np.random.default_rng(seed)
+    draws = []
+    chunk = max(1, 2_000_000 // diff.size)
+    left = n_resamples
+    while left > 0:
+        k = min(chunk, left)
+        idx = rng.integers(0, diff.size, (k, diff.size))
+        draws.append(diff[idx].sum(axis=1) / n[idx].sum(axis=1))
+        left -= k
+    return _percentile_interval(np.concatenate(draws), float(diff.sum() / n.sum()), confidence, int(n.sum()))
 
 
 def bootstrap_interval(

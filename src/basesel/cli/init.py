@@ -13,12 +13,15 @@ def init(
     dest: Annotated[Path, typer.Option("--dest", help="Project root to copy into: files go to DEST/rubrics/ and DEST/taxonomies/.")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
     list_packs: Annotated[bool, typer.Option("--list", help="List the bundled domain packs and exit.")] = False,
+    judge: Annotated[Optional[str], typer.Option("--judge", help="The project's judge, written to basesel.yaml (e.g. openai/gpt-4o-mini, qwen3:32b).")] = None,
+    judge_base_url: Annotated[Optional[str], typer.Option("--judge-base-url", help="The judge's server URL, written to basesel.yaml.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")] = False,
 ) -> None:
-    """Copy a domain pack into your project (rubrics/NAME.yaml, taxonomies/NAME.yaml) so you can edit it.
+    """Copy a domain pack into your project (rubrics/NAME.yaml, taxonomies/NAME.yaml) so you can edit it,
+    and write the project settings file basesel.yaml (domain, judge, defaults).
 
-    Afterwards `--domain NAME`, run from DEST, uses your copies instead of the bundled ones.
-    Existing files are never overwritten without --force.
+    Every command run from DEST reads basesel.yaml (flags win), so `basesel baseline --model qwen3:8b`
+    runs with the project's domain and judge. Existing files are never overwritten without --force.
     """
     from ..domains import bundled_domains, find_pack
     from ..errors import ConfigError, UsageError
@@ -52,16 +55,28 @@ def init(
         except OSError as exc:
             raise ConfigError(f"cannot write {target}: {exc.strerror}", hint="Check that --dest is writable.") from exc
     written = [str(t) for _, t in targets]
+    from ..settings import SETTINGS_FILE, settings_text
+
+    settings_path = dest / SETTINGS_FILE
+    kept_settings = settings_path.exists() and not force
+    if not kept_settings:
+        atomic_write_text(settings_path, settings_text(pack.name, judge, judge_base_url))
+        written.append(str(settings_path))
     if as_json:
-        print_json({"domain": pack.name, "written": written, "overwritten": [str(p) for p in existing]})
+        print_json({"domain": pack.name, "written": written, "overwritten": [str(p) for p in existing], "settings_kept": str(settings_path) if kept_settings else None})
         return
     console = stdout_console()
     for path in written:
         console.print(f"wrote {path}{' (overwritten)' if Path(path) in existing else ''}")
+    if kept_settings:
+        console.print(f"kept the existing {settings_path} (pass --force to rewrite it)")
+    judge_part = "" if judge else " --judge JUDGE"
     console.print(
-        f"\nEdit the criteria, topics and system prompt to match your product, then run (from {dest}):\n"
-        f"  basesel scenarios --domain {pack.name}\n"
-        f"  basesel baseline --model MODEL --judge JUDGE --domain {pack.name}"
+        f"\nEdit the criteria, topics and system prompt to match your product"
+        + ("" if judge else f", name your judge in {settings_path}")
+        + f", then run (from {dest}; {SETTINGS_FILE} supplies the domain{' and judge' if judge else ''}):\n"
+        f"  basesel scenarios\n"
+        f"  basesel baseline --model qwen3:8b{judge_part}"
     )
     if pack.labels is not None:
         console.print(f"  basesel judge calibrate --labels {dest / 'rubrics' / 'labels' / pack.labels.name} --domain {pack.name} --judge JUDGE")

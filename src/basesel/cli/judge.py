@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .options import DomainOpt, JsonOpt, JudgeBaseUrlOpt, JudgeOptionOpt, RubricOpt, SeedOpt
+from .options import DomainOpt, JsonOpt, JudgeBaseUrlOpt, JudgeMaxTokensOpt, JudgeOptionOpt, RubricOpt, SeedOpt
 
 judge_app = typer.Typer(
     name="judge",
@@ -29,6 +29,7 @@ def calibrate(
     system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="The assistant's system prompt shown to the judge (text or .txt/.md file; default: the domain pack's).")] = None,
     judge_samples: Annotated[int, typer.Option("--judge-samples", min=1, help="Judge verdicts per response (majority vote), as in baseline.")] = 1,
     judge_temperature: Annotated[Optional[float], typer.Option("--judge-temperature", min=0.0, help="Judge temperature, as in baseline (default 0, or 0.7 with --judge-samples > 1).")] = None,
+    judge_max_tokens: JudgeMaxTokensOpt = 1024,
     seed: SeedOpt = 0,
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Parallel judge calls.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Where to save the report. The decision document reads RUN_DIR/calibration.json or ./calibration.json.")] = Path("calibration.json"),
@@ -80,7 +81,7 @@ def calibrate(
         judge_temperature = default_judge_temperature(judge_samples)  # as baseline
 
     results, judge_model = asyncio.run(
-        _judge_all(items, the_rubric, judge, judge_base_url, options, prompt, judge_samples, judge_temperature, seed, concurrency, no_cache)
+        _judge_all(items, the_rubric, judge, judge_base_url, options, prompt, judge_samples, judge_temperature, seed, concurrency, no_cache, judge_max_tokens)
     )
     meta = calibration_meta(judge_model, the_rubric, rubric_path, labels_path, samples=judge_samples, temperature=judge_temperature, seed=seed, system_prompt=prompt)
     report = calibration_report(the_rubric, results, meta=meta)
@@ -93,7 +94,7 @@ def calibrate(
         warn(w)
 
 
-async def _judge_all(items, rubric, spec, base_url, options, prompt, samples, temperature, seed, concurrency, no_cache):
+async def _judge_all(items, rubric, spec, base_url, options, prompt, samples, temperature, seed, concurrency, no_cache, max_tokens=1024):
     from ..models import create_model
     from ..paths import cache_dir
     from ..run.cache import ResponseCache
@@ -112,7 +113,7 @@ async def _judge_all(items, rubric, spec, base_url, options, prompt, samples, te
         console = stderr_console()
         console.print(f"judge: [bold]{model.identity.spec}[/]   rubric: [bold]{rubric.id}[/]   labelled responses: {len(items)}")
         with progress_bar(console) as update:
-            results = await judge_labelled(items, rubric, model, executor, system_prompt=prompt, samples=samples, seed=seed, temperature=temperature, progress=update)
+            results = await judge_labelled(items, rubric, model, executor, system_prompt=prompt, samples=samples, seed=seed, temperature=temperature, max_tokens=max_tokens, progress=update)
         return results, model
     finally:
         await model.aclose()

@@ -14,7 +14,9 @@ app = typer.Typer(
     help=(
         "Is the base model already good enough, and will fine-tuning fix it?\n\n"
         "Steps: research -> scenarios -> baseline -> report. Exit codes of `baseline`: 0 sufficient (>=70%), "
-        "3 fine-tune (50-70%), 4 full pipeline (<50%), 5 inconclusive, 6 nothing scored, 1 error, 2 usage."
+        "3 fine-tune (50-70%), 4 full pipeline (<50%), 5 inconclusive, 6 nothing scored, 7 provisional (untrustworthy judge), "
+        "8 safety block (do not deploy), 1 error, 2 usage.\n\n"
+        "In a project set up with `basesel init`, ./basesel.yaml gives every command its defaults (domain, judge ...); flags win."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -31,9 +33,17 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    """basesel: measured evidence for choosing and fine-tuning a base model."""
+    """basesel: measured evidence for choosing and fine-tuning a base model.
+
+    In a project initialised with `basesel init`, ./basesel.yaml supplies defaults to every command
+    (domain or rubric/taxonomy, judge, system prompt ...); flags on the command line win.
+    """
+    from ..settings import apply_settings
+
+    apply_settings(ctx)
 
 
 def _register() -> None:
@@ -42,7 +52,7 @@ def _register() -> None:
     app.command("baseline")(baseline.baseline)
     app.command("scenarios")(scenarios.scenarios)
     app.command("report")(report.report)
-    for optional in ("research", "models", "pull", "skill", "judge", "init"):
+    for optional in ("research", "models", "pull", "skill", "judge", "init", "compare"):
         try:
             module = __import__(f"basesel.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -67,12 +67,12 @@ async def _pull_ollama(model: str, base_url: str | None, console) -> str:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from ..errors import require
-    from ..models.ollama import not_running, ollama_host, pull_model
+    from ..models.ollama import client_credentials, not_running, ollama_host, pull_model
     from ..models.spec import redact_url
 
     ollama = require("ollama", "ollama", "Pulling Ollama models")
     host = ollama_host(base_url)
-    client = ollama.AsyncClient(host=host)
+    client = ollama.AsyncClient(host=host, **client_credentials(host))
     console.print(escape(f"pulling {model} from the Ollama server at {redact_url(host)}"))  # never user:password@
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:

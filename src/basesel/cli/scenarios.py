@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .options import DomainOpt, JsonOpt, NOpt, SeedOpt, TaxonomyOpt, domain_files
+from .options import DomainOpt, JsonOpt, NOpt, RubricOpt, SeedOpt, TaxonomyOpt, domain_files
 
 
 def scenarios(
@@ -27,6 +27,8 @@ def scenarios(
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Parallel generator calls.")] = None,
     template_fallback: Annotated[bool, typer.Option("--template-fallback/--no-template-fallback", help="Fill holes still open after the last round from the style templates (tagged source=template).")] = True,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the shared response cache.")] = False,
+    turns: Annotated[Optional[str], typer.Option("--turns", help="Multi-turn: write N or MIN-MAX as every scenario's `turns` (over the taxonomy's turn ranges); `basesel baseline` then runs each for that many turns with a simulated user.")] = None,
+    rubric: RubricOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Generate ~50 single-turn user messages from a taxonomy, stratified over topic x style, edge cases included.
@@ -45,13 +47,21 @@ def scenarios(
         raise ConfigError(f"--out {out} is a directory", hint=f"Pass the output file's path, for example -o {out / 'scenarios.jsonl'}.")
     if coverage is not None and coverage.is_dir():
         raise ConfigError(f"--coverage {coverage} is a directory", hint=f"Pass the report file's path, for example --coverage {coverage / 'scenarios.coverage.json'}.")
-    _, taxonomy_path = domain_files(domain, None, taxonomy)
+    from ..run.budget import check_scenario_count
+
+    check_scenario_count(n)  # before the taxonomy is read: a size past the limit is refused outright
+    rubric_path, taxonomy_path = domain_files(domain, rubric, taxonomy)
+    if turns is not None:
+        from ..run.conversation import parse_turns
+
+        parse_turns(turns)
     if taxonomy_path is None:
         raise UsageError("no taxonomy given", hint="Pass --taxonomy FILE or --domain NAME.")
     tax = load_taxonomy(taxonomy_path)
     for w in tax.warnings:
         warn(w)
     count = n or tax.defaults.n or 50
+    check_scenario_count(count, "-n" if n else f"the taxonomy's defaults.n ({taxonomy_path})")
     generation: dict[str, Any] | None = None
     if generator is None:
         from ..scenarios.generate import generate
@@ -76,8 +86,19 @@ def scenarios(
         generation = stats.to_dict()
     for w in plan.warnings:
         warn(w)
+    if turns is not None:
+        for item in items:
+            item.tags["turns"] = turns
     write_scenarios(items, out)
     report = coverage_report(tax, items)
+    if rubric_path is not None:
+        from ..rubric import load_rubric
+        from ..scenarios.coverage import gate_coverage, gate_coverage_warnings
+
+        the_rubric = load_rubric(rubric_path)
+        report["gate_coverage"] = gate_coverage(the_rubric, items)
+        for w in gate_coverage_warnings(the_rubric, items):
+            warn(w)
     if generation is not None:
         report["generation"] = generation
     coverage_path = coverage or out.with_name(out.name.removesuffix(".jsonl") + ".coverage.json")

@@ -17,6 +17,7 @@ def show_summary(summary: dict[str, Any]) -> None:
     console = stdout_console()
     gate, counts = summary["gate"], summary["counts"]
     console.print()
+    show_decision_flags(summary, console)
     if gate["pass_rate"] is not None:
         lo, hi = gate["ci95"]
         console.print(
@@ -43,3 +44,22 @@ def show_summary(summary: dict[str, Any]) -> None:
     for c in summary["criteria"]:
         table.add_row(c["id"], str(c["failures"]), str(c["applicable"]), _pct(c["fail_rate"]), (c["reasons"][0] if c["reasons"] else "")[:80])
     console.print(table)
+
+
+def show_decision_flags(summary: dict[str, Any], console) -> None:
+    """A safety block and a provisional judge come before the numbers: they change what to do."""
+    from rich.markup import escape
+
+    safety = summary.get("safety") or {}
+    if safety.get("blocked"):
+        console.print("[bold red]SAFETY BLOCK: do not deploy[/] (exit 8)")
+        for g in safety.get("gates", []):
+            if g["blocks"]:
+                console.print(f"  [red]-[/] {escape(g['message'])}")
+    for g in safety.get("gates", []):
+        if g["status"] in ("untested", "unproven") and not g["blocks"]:
+            console.print(f"[yellow]safety gate:[/] {escape(g['message'])}")
+    if summary.get("provisional"):
+        console.print("[bold yellow]PROVISIONAL: the judge behind this decision cannot be trusted yet[/] (exit 7)")
+        for r in summary.get("provisional_reasons", []):
+            console.print(f"  [yellow]-[/] {escape(r['message'])}")

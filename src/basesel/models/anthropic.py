@@ -14,7 +14,7 @@ from .base import (
     bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count, with_model_think,
 )
 from .pricing import cost_usd
-from .spec import ModelSpec, check_base_url, is_local_url, redact_url
+from .spec import ModelSpec, check_base_url, is_local_url, redact_url, split_query
 
 VERDICT_TOOL = "record_verdicts"
 
@@ -46,7 +46,8 @@ class AnthropicModel:
         if self._sdk is None:
             self._sdk = require("anthropic", "anthropic", "The Anthropic backend")
             # One retry layer for every backend: the executor's (backoff with jitter, honours Retry-After).
-            self._client = self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self._timeout)
+            base_url, query = split_query(self.base_url)
+            self._client = self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=base_url, default_query=query, max_retries=0, timeout=self._timeout)
         return self._sdk
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
@@ -85,7 +86,11 @@ class AnthropicModel:
             raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for {self.identity.endpoint}") from exc
         except anthropic.APIConnectionError as exc:
             raise TransientModelError(f"cannot connect to {self.identity.endpoint}") from exc
+        except json.JSONDecodeError as exc:  # a 200 whose body is not JSON (a proxy's error page, a cut-off buffer)
+            raise TransientModelError(f"{self.identity.endpoint} sent a reply that is not JSON") from exc
         latency = time.perf_counter() - start
+        if not resp.content:  # not even an empty text block: the server's fault, not an empty answer of the model's
+            raise TransientModelError(f"{self.identity.endpoint} returned a message with no content blocks")
         text, thought = "", ""
         for block in resp.content:
             if block.type == "tool_use" and json_schema is not None:
@@ -123,6 +128,8 @@ class AnthropicModel:
             if exc.status_code in (401, 403):
                 raise ModelError(f"{self.identity.endpoint} refused the API key ({exc.status_code})", hint="Check ANTHROPIC_API_KEY (in the environment or ./.env).") from exc
             # anything else (a proxy without /v1/models, a 5xx) is left to the real calls and their retries
+        except json.JSONDecodeError:
+            return  # it answered, if not in JSON: left to the real calls and their retries
 
     async def aclose(self) -> None:
         if self._client is not None:

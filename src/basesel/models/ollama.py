@@ -29,6 +29,25 @@ def ollama_host(base_url: str | None) -> str:
     return host.rstrip("/")
 
 
+def client_credentials(host: str) -> dict[str, Any]:
+    """The `ollama` SDK drops a host's user:password@ and ?query (a server behind an authenticating proxy):
+    hand them to its httpx client as basic auth and default query parameters instead."""
+    from urllib.parse import unquote, urlsplit
+
+    import httpx
+
+    from .spec import split_query
+
+    parts = urlsplit(host)
+    extra: dict[str, Any] = {}
+    if parts.username or parts.password:
+        extra["auth"] = httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+    query = split_query(host)[1]
+    if query:
+        extra["params"] = query
+    return extra
+
+
 def not_running(host: str) -> ModelError:
     return ModelError(
         f"cannot reach the Ollama server at {redact_url(host)}",
@@ -62,7 +81,7 @@ class OllamaModel:
     def client(self) -> Any:
         if self._client is None:
             ollama = require("ollama", "ollama", "The Ollama backend")
-            self._client = ollama.AsyncClient(host=self.host, timeout=self._timeout)
+            self._client = ollama.AsyncClient(host=self.host, timeout=self._timeout, **client_credentials(self.host))
         return self._client
 
     async def describe(self) -> None:
@@ -98,8 +117,11 @@ class OllamaModel:
         return None
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
+        import json
+
         import httpx
         import ollama
+        import pydantic
 
         params = with_model_think(params, self.identity.think)
         options: dict[str, Any] = {"temperature": params.temperature, "num_predict": params.max_tokens, **self._options}
@@ -129,6 +151,9 @@ class OllamaModel:
             raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for Ollama at {self.identity.endpoint}") from exc
         except httpx.TransportError as exc:
             raise TransientModelError(f"connection to Ollama at {self.identity.endpoint} failed: {type(exc).__name__}") from exc
+        except (json.JSONDecodeError, pydantic.ValidationError) as exc:  # a 200 that is not JSON, or has no message
+            what = "is not JSON" if isinstance(exc, json.JSONDecodeError) else "lacks " + ", ".join(str(e["loc"][0]) for e in exc.errors()[:3])
+            raise TransientModelError(f"Ollama at {self.identity.endpoint} sent a reply that {what}") from exc
         latency = time.perf_counter() - start
         thinking = getattr(resp.message, "thinking", None) or ""
         text = resp.message.content or ""

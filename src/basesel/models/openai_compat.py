@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -10,7 +11,7 @@ from urllib.parse import urlparse
 from ..errors import ConfigError, ModelError, RequestRejected, TransientModelError, require, require_installed
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count, with_model_think
 from .pricing import cost_usd
-from .spec import ModelSpec, check_base_url, is_local_url, redact_url
+from .spec import ModelSpec, check_base_url, is_local_url, redact_url, split_query
 
 
 class OpenAICompatModel:
@@ -63,7 +64,8 @@ class OpenAICompatModel:
         if self._sdk is None:
             self._sdk = require("openai", "openai", f"The {self.identity.provider} backend")
             # Retries happen once, in the executor (backoff with jitter, honouring Retry-After): the SDK's are off.
-            self._client = self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self._timeout)
+            base_url, query = split_query(self.base_url)
+            self._client = self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=base_url, default_query=query, max_retries=0, timeout=self._timeout)
         return self._sdk
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
@@ -113,6 +115,8 @@ class OpenAICompatModel:
             raise TransientModelError(f"timed out after {self._timeout:.0f}s waiting for {self.identity.endpoint}") from exc
         except openai.APIConnectionError as exc:
             raise TransientModelError(f"cannot connect to {self.identity.endpoint}") from exc
+        except json.JSONDecodeError as exc:  # a 200 whose body is not JSON (a proxy's error page, a cut-off buffer)
+            raise TransientModelError(f"{self.identity.endpoint} sent a reply that is not JSON") from exc
         latency = time.perf_counter() - start
         if not resp.choices:
             raise TransientModelError(f"{self.identity.endpoint} returned no choices")
@@ -175,6 +179,8 @@ class OpenAICompatModel:
                     hint="Check OPENAI_API_KEY (in the environment or ./.env), or the key your server expects (VLLM_API_KEY for vLLM).",
                 ) from exc
             # other answers (a server without /models ...): it is up, which is what this checks
+        except json.JSONDecodeError:
+            return  # it answered, if not in JSON: up; the real calls have their own retries
 
     async def aclose(self) -> None:
         if self._sdk is not None:

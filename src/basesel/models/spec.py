@@ -8,7 +8,7 @@ from urllib.parse import urlparse, urlsplit
 
 from ..errors import ConfigError
 
-PROVIDERS = ("embedded", "llamacpp", "openai", "vllm", "ollama", "anthropic")
+PROVIDERS = ("embedded", "llamacpp", "openai", "vllm", "ollama", "anthropic", "ray")
 EMBEDDED_ALIASES = ("embedded", "smollm2")
 DEFAULT_VLLM_URL = "http://localhost:8000/v1"
 
@@ -97,3 +97,14 @@ def redact_url(url: str | None) -> str | None:
     host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
     netloc = f"{host}:{port}" if port else host
     return parts._replace(netloc=netloc, query="").geturl()
+
+
+def split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """A base URL's query (`?key=...`, `?api-version=...`) apart from it. The OpenAI and Anthropic SDKs
+    append paths after the whole base URL (`/v1?key=Kchat/completions`), so it goes in `default_query`."""
+    if not url or "?" not in url:
+        return url, None
+    from urllib.parse import parse_qsl
+
+    base, _, query = url.partition("?")
+    return base, dict(parse_qsl(query, keep_blank_values=True)) or None

@@ -94,9 +94,39 @@ def _research_shape_problem(data: Any) -> str | None:
     return None
 
 
-def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, summary: dict[str, Any] | None = None) -> Path:
-    """Write the decision document. `summary`: the one the run just computed; without it (`basesel
-    report`) it is rebuilt from the run directory's records, with the cache figures of summary.json."""
+def _normal(name: str) -> str:
+    """A model name reduced for matching: qwen3:4b, Qwen/Qwen3-4B and Qwen3-4B-Q4_K_M.gguf -> qwen34b..."""
+    name = name.strip().lower().rsplit("/", 1)[-1]
+    name = name.removesuffix(".gguf")
+    return "".join(ch for ch in name if ch.isalnum())
+
+
+def _pick_names(pick: dict[str, Any]) -> list[str]:
+    names = [pick.get("model"), pick.get("id"), pick.get("hf_repo")]
+    command = pick.get("pull_command") or ""
+    if command.startswith("basesel pull "):
+        names += [w for w in command.split()[2:] if not w.startswith("-")]
+    return [n for n in (_normal(str(x)) for x in names if x) if n]
+
+
+def research_role(candidate: dict[str, Any], research: dict[str, Any] | None) -> str | None:
+    """'primary' or 'backup' when the evaluated model is that research pick (by any of its names: the
+    catalog name, Ollama tag, Hugging Face repo or GGUF file); None when it is neither."""
+    if not research:
+        return None
+    cand = _normal(str(candidate.get("name", "")))
+    for role in ("primary", "backup"):
+        pick = research.get(role)
+        if pick and cand and any(cand == n or cand.startswith(n) for n in _pick_names(pick)):
+            return role
+    return None
+
+
+def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, summary: dict[str, Any] | None = None, *, html: bool = True, charts: bool = True) -> Path:
+    """Write the decision document, its chart images beside it, and (with `html`) the run viewer beside
+    it (docs/base-model-evaluation.html). `summary`: the one the run just computed; without it
+    (`basesel report`) it is rebuilt from the run directory's records, with the cache figures of
+    summary.json."""
     from ..run.files import atomic_write_text, read_json_object, rerun_hint
     from ..run.summary import summarize
 
@@ -107,11 +137,41 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
             hint = f"Delete {previous} (the report is rebuilt from the records without it), or {rerun_hint(run_dir)}"
             summary["cache"] = read_json_object(previous, "run summary", hint=hint).get("cache")
     band = summary["gate"]["band"]
+    research_data = load_research(research)
+    chart_files: dict[str, str] = {}
+    if charts:
+        from .doc_charts import write_doc_charts
+
+        chart_files = write_doc_charts(summary, doc_path)
+    html_path = None
+    if html:
+        from .viewer import default_html_path
+
+        html_path = default_html_path(doc_path)
     text = _environment().get_template(TEMPLATE).render(
         s=summary,
         date=dt.date.today().isoformat(),
-        research=load_research(research),
+        research=research_data,
+        research_role=research_role(summary["candidate"], research_data),
+        charts=chart_files,
+        viewer=html_path.name if html_path else None,
         next_steps=NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."]),
     )
+    from .placement import document_path
+
+    doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
+    if note:
+        summary["doc_note"] = note
+    if doc_path.is_file():  # sections added later ("Fine-tune results") survive a re-render of this run
+        from .sections import carry_sections
+
+        try:
+            text = carry_sections(doc_path.read_bytes().decode("utf-8"), text, run_dir)
+        except (OSError, UnicodeDecodeError):
+            pass  # an unreadable old document has nothing to carry over; it is replaced
     atomic_write_text(doc_path, text)
+    if html_path is not None:
+        from .viewer import write_viewer
+
+        write_viewer(run_dir, html_path, summary)
     return doc_path

@@ -48,6 +48,8 @@ Trait = Literal[
     "weak-knowledge",
 ]
 Commercial = Literal["yes", "conditional", "no"]
+Weights = Literal["open", "gguf-only", "closed"]
+Support = Literal["yes", "limited", "no"]
 COMMERCIAL_LABELS = {"yes": "commercial use allowed", "conditional": "commercial use with conditions", "no": "no commercial use", None: "licence not confirmed"}
 
 CATALOG_FILE = "catalog.yaml"
@@ -103,6 +105,11 @@ class Entry(BaseModel):
     gguf_file: Optional[str] = None
     issues: list[str] = Field(default_factory=list)
     notes: str = ""
+    arch: Optional[str] = None
+    """The architecture as config.json's `model_type` names it (a key of the catalog's `finetune.architectures`);
+    null when not recorded."""
+    weights: Weights = "open"
+    """open = Hugging Face weights to train; gguf-only = only GGUF builds; closed = served behind an API only."""
 
     @field_validator("release")
     @classmethod
@@ -148,6 +155,39 @@ def split_licence(value: Optional[str]) -> list[str]:
     return [part.strip() for part in value.split(" AND ")] if value else []
 
 
+class ArchSupport(BaseModel):
+    """What the fine-tune engines can do with one architecture."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    peft: Support
+    """transformers + PEFT LoRA (the engine on every machine; Unsloth on CUDA trains the same architectures or more)."""
+    gguf_base: Literal["yes", "no"]
+    """transformers' GGUF loader reads it: a base known only as a GGUF can be dequantized and trained."""
+    llamacpp: Optional[str] = None
+    """llama.cpp's name for the architecture (gguf's MODEL_ARCH), when llama.cpp runs it."""
+    llamacpp_lora: Literal["yes", "limited", "no", "unconfirmed"]
+    """A LoRA adapter for it loads in llama.cpp (the GGUF LoRA export, Ollama's ADAPTER)."""
+    note: str = ""
+    """Why a limit applies, in one line: shown in the research table."""
+
+    @model_validator(mode="after")
+    def _lora_needs_llamacpp(self) -> "ArchSupport":
+        if self.llamacpp_lora in ("yes", "limited") and self.llamacpp is None:
+            raise ValueError("llamacpp_lora yes / limited needs the architecture's llama.cpp name (llamacpp)")
+        if (self.peft != "yes" or self.llamacpp_lora != "yes") and not self.note:
+            raise ValueError("a limit (peft or llamacpp_lora not yes) needs a note saying why")
+        return self
+
+
+class FinetuneSupport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checked: str
+    """Against which library versions the table was checked."""
+    architectures: dict[str, ArchSupport]
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -158,6 +198,8 @@ class Catalog(BaseModel):
     models: list[Entry] = Field(min_length=1)
     watch_list: list[str] = Field(default_factory=list)
     """Reported but unverified models: shown, never scored."""
+    finetune: Optional[FinetuneSupport] = None
+    """What `basesel finetune` can train and export, per architecture; None: not assessed (a custom catalog)."""
 
     @model_validator(mode="after")
     def _references(self) -> "Catalog":
@@ -169,6 +211,8 @@ class Catalog(BaseModel):
             for lid in entry.licence_ids:
                 if lid not in self.licenses:
                     raise ValueError(f"model '{entry.id}': unknown licence id '{lid}' (known: {', '.join(sorted(self.licenses))})")
+            if entry.arch is not None and self.finetune is not None and entry.arch not in self.finetune.architectures:
+                raise ValueError(f"model '{entry.id}': architecture '{entry.arch}' is not in finetune.architectures (known: {', '.join(sorted(self.finetune.architectures))})")
         return self
 
     def commercial(self, licence: Optional[str]) -> Optional[str]:

@@ -272,6 +272,10 @@ def discovered_candidate(info: Any, term: str, catalog: Catalog) -> Candidate:
     if "gguf" in tags and c.gguf is None:
         c.gguf = "community"
         c.gguf_repo = repo
+    if "gguf" in tags and "safetensors" not in tags and not c.live.get("parameters"):
+        c.weights = "gguf-only"  # a GGUF conversion: training needs its base repo, or transformers' GGUF loader
+    known = catalog.finetune.architectures if catalog.finetune else {}
+    c.arch = next((t for t in tags if t in known), None)  # the Hub tags a repo with its model_type
     c.notes = "Hugging Face search hit: facts from the Hub, focus and domain fit unknown"
     return c
 

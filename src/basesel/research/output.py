@@ -16,6 +16,8 @@ JSON_FILE = "research.json"
 MD_FILE = "research.md"
 TEMPLATE = "research.md.j2"
 NEAR_MISSES = 4
+FT_MARKS = {"yes": "yes", "limited": "ltd", "no": "no", "unknown": "?"}
+"""The terminal table's fine-tune column: research/finetune_fit.py's status, short."""
 """Excluded models listed in the comparison table (the rest stay in research.json's `excluded`)."""
 
 
@@ -40,8 +42,10 @@ def candidate_row(s: Scored, r: "Research") -> dict[str, Any]:
         "status": s.status,
         "why": s.why,
         "rank": s.rank,
-        "score": s.total,
+        "score": s.score,
+        "factor_total": s.total,
         "factors": [f.as_dict() for f in s.factors],
+        "finetune": s.trainability.as_dict() if s.trainability else None,
         "fit_steps": s.fit_steps,
         "hf_repo": c.hf_repo,
         "ollama": c.ollama,
@@ -72,7 +76,8 @@ def pick(s: Optional[Scored], r: "Research", role: str) -> Optional[dict[str, An
         "strengths": strengths(s, r.query),
         "concerns": concerns(s, r.query, r.domain_name, r.catalog),
         "pull_command": pull_command(c),
-        "score": s.total,
+        "score": s.score,
+        "finetune": s.trainability.as_dict() if s.trainability else None,
         "domain_fit": s.fit,
         "params": c.params,
         "license": c.license,
@@ -192,6 +197,7 @@ def print_table(r: "Research", data: dict[str, Any], console) -> None:
     table.add_column("Released" if wide else "Rel.", no_wrap=True)
     table.add_column("Fit", no_wrap=True)
     table.add_column("Score", justify="right", no_wrap=True)
+    table.add_column("FT", no_wrap=True)
     table.add_column("Status", no_wrap=not wide)
     styles = {"selected": "bold green", "backup": "bold cyan", "rejected": "", "excluded": "dim"}
     for row in data["candidates"]:
@@ -206,6 +212,7 @@ def print_table(r: "Research", data: dict[str, Any], console) -> None:
             row["release"] or "?",
             stars(row["domain_fit"]),
             str(row["score"]) if row["status"] != "excluded" else "-",
+            FT_MARKS.get((row.get("finetune") or {}).get("status"), "-"),
             escape(f"{status}: {why}" if wide and row["status"] in ("rejected", "excluded") else status),
             style=styles[row["status"]],
         )
@@ -216,7 +223,8 @@ def print_table(r: "Research", data: dict[str, Any], console) -> None:
     console.print(
         f"{counts['eligible']} eligible of {counts['catalog'] + counts['discovered']} models; {counts['excluded']} excluded by hard filters"
         + (f" ({counts['excluded_by_size']} outside the size range)" if counts["excluded_by_size"] else "")
-        + ". Score = domain fit x10 + licence + context + recency + quantization + community (max 100)."
+        + ". Score = domain fit x10 + licence + context + recency + quantization + community (max 100), "
+        "less up to 25 points when `basesel finetune` cannot train or export the model (FT: yes / ltd / no / ?)."
     )
     for role in ("primary", "backup"):
         p = data[role]
@@ -267,7 +275,9 @@ def explain(s: Scored, r: "Research", console) -> None:
     table.add_column("Reason")
     for f in s.factors:
         table.add_row(f.name, f"{f.points}/{f.max}", escape(f.reason))
-    table.add_row("[bold]Total[/]", f"[bold]{s.total}/100[/]", "domain-avoided models rank after all others" if s.avoid else "")
+    if s.trainability is not None:
+        table.add_row("Fine-tune", f"-{s.penalty}", escape(s.trainability.summary))
+    table.add_row("[bold]Total[/]", f"[bold]{s.score}/100[/]", "domain-avoided models rank after all others" if s.avoid else "")
     console.print(table)
     console.print("[bold]Domain fit steps:[/]")
     for step in s.fit_steps:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .catalog import COMMERCIAL_LABELS, FOCUS_LABELS, Catalog, Domain, Entry
+from .finetune_fit import Trainability, assess as assess_trainability
 from .query import Query, fmt_b
 
 STAR = "★"
@@ -75,6 +76,8 @@ class Candidate:
     gguf_file: Optional[str] = None
     issues: list[str] = field(default_factory=list)
     notes: str = ""
+    arch: Optional[str] = None
+    weights: str = "open"
     source: str = "catalog"
     found_by: Optional[str] = None
     live: dict[str, Any] = field(default_factory=dict)
@@ -114,10 +117,21 @@ class Scored:
     rank: Optional[int] = None
     status: str = "rejected"
     why: str = ""
+    trainability: Optional[Trainability] = None
 
     @property
     def total(self) -> int:
+        """The factors' sum (max 100)."""
         return sum(f.points for f in self.factors)
+
+    @property
+    def penalty(self) -> int:
+        return self.trainability.penalty if self.trainability else 0
+
+    @property
+    def score(self) -> int:
+        """What ranks: the factors' sum less the fine-tune penalty (research/finetune_fit.py)."""
+        return max(0, self.total - self.penalty)
 
     def factor(self, key: str) -> Factor:
         return next(f for f in self.factors if f.key == key)
@@ -330,13 +344,14 @@ def score_candidate(c: Candidate, q: Query, domain: Domain, catalog: Catalog) ->
         quant_factor(c),
         community_factor(c),
     ]
+    s.trainability = assess_trainability(c, catalog)
     return s
 
 
 def sort_key(s: Scored, catalog: Catalog) -> tuple:
     return (
         s.avoid,
-        -s.total,
+        -s.score,
         -s.fit,
         -LICENCE_POINTS[catalog.commercial(s.cand.license)],
         -month_key(s.cand.release),
@@ -378,18 +393,18 @@ def out_of_size(s: Scored) -> bool:
 def _verdict(s: Scored, out: Outcome) -> tuple[str, str]:
     p, b = out.primary, out.backup
     if s is p:
-        why = f"highest score ({s.total}/100) among {len(out.ranked)} eligible candidates"
+        why = f"highest score ({s.score}/100) among {len(out.ranked)} eligible candidates"
         if s.avoid:
             why += f"; every eligible model is in the {out.domain.label} avoid list"
         return "selected", why
     if s is b:
         if lineage(s.cand.family) != lineage(p.cand.family):
-            return "backup", f"best candidate from another family than the primary ({s.total}/100): the fallback if the primary underperforms"
-        return "backup", f"next best candidate ({s.total}/100): the fallback if the primary underperforms"
+            return "backup", f"best candidate from another family than the primary ({s.score}/100): the fallback if the primary underperforms"
+        return "backup", f"next best candidate ({s.score}/100): the fallback if the primary underperforms"
     if s.cand.source != "catalog":
-        return "rejected", f"found by searching '{s.cand.found_by}', not vetted ({s.total}/100): read its model card, add it to a catalog (--catalog) to make it eligible"
+        return "rejected", f"found by searching '{s.cand.found_by}', not vetted ({s.score}/100): read its model card, add it to a catalog (--catalog) to make it eligible"
     if p is None:
-        return "rejected", f"score {s.total}/100"
+        return "rejected", f"score {s.score}/100"
     if s.avoid and not p.avoid:
         return "rejected", f"the {out.domain.label} guidance says avoid {FOCUS_LABELS[s.cand.focus]} models (avoid: {out.domain.avoid})"
     gaps = []
@@ -397,11 +412,14 @@ def _verdict(s: Scored, out: Outcome) -> tuple[str, str]:
         gap = p.factor(f.key).points - f.points
         if gap > 0:
             gaps.append((gap, f.key, _short(s, f.key)))
+    gap = s.penalty - p.penalty
+    if gap > 0:
+        gaps.append((gap, "finetune", f"fine-tuning {s.trainability.label} (-{s.penalty})"))  # type: ignore[union-attr]
     gaps.sort(key=lambda g: (-g[0], g[1]))
     if not gaps:
-        return "rejected", f"tied with the primary on score ({s.total}/100); ranked lower by the tie-break (domain fit, licence, release, name)"
+        return "rejected", f"tied with the primary on score ({s.score}/100); ranked lower by the tie-break (domain fit, licence, release, name)"
     behind = ", ".join(text for _, _, text in gaps[:2])
-    return "rejected", f"score {s.total} vs {p.total}: {behind}"
+    return "rejected", f"score {s.score} vs {p.score}: {behind}"
 
 
 def _short(s: Scored, key: str) -> str:
@@ -459,12 +477,16 @@ def strengths(s: Scored, q: Query) -> list[str]:
         out.append(f"active community: {downloads_label(c.live['downloads'])} downloads last month")
     if "fully-open" in c.traits:
         out.append("fully open (training data and code published)")
+    if s.trainability is not None and s.trainability.status == "yes":
+        out.append("fine-tunable here: PEFT trains it and its LoRA adapter loads in llama.cpp, served like the baseline")
     return out
 
 
 def concerns(s: Scored, q: Query, domain_name: str, catalog: Catalog) -> list[str]:
     c = s.cand
     out: list[str] = []
+    if s.trainability is not None and s.trainability.status in ("no", "limited", "unknown"):
+        out.append(f"fine-tuning {s.trainability.label}" + (f" (-{s.penalty} points)" if s.penalty else "") + ": " + "; ".join(s.trainability.reasons))
     if s.avoid:
         out.append(f"the domain guidance says avoid {FOCUS_LABELS[c.focus]} models; no eligible model was outside the avoid list")
     if c.focus == "hybrid" and domain_name in THINKING_DOMAINS:
@@ -523,7 +545,7 @@ def rationale(s: Scored, out: Outcome, role: str) -> str:
     c = s.cand
     facts = f"{c.params}, {c.license or 'licence not confirmed'}, {fmt_ctx(c.context)} context, released {c.release or '?'}"
     if role == "primary":
-        head = f"Highest score ({s.total}/100) of {len(out.ranked)} eligible candidates"
+        head = f"Highest score ({s.score}/100) of {len(out.ranked)} eligible candidates"
     else:
-        head = f"Ranked #{s.rank} ({s.total}/100)" + (", best of another model family than the primary" if out.primary and lineage(c.family) != lineage(out.primary.cand.family) else "")
+        head = f"Ranked #{s.rank} ({s.score}/100)" + (", best of another model family than the primary" if out.primary and lineage(c.family) != lineage(out.primary.cand.family) else "")
     return f"{head}: {stars(s.fit)} domain fit for {out.domain.label} ({FOCUS_LABELS.get(c.focus or '', 'focus unknown')}); {facts}."

@@ -43,8 +43,9 @@ def build_judge_messages(
     user_message: str,
     response: str,
     system_prompt: str | None,
-    facts: list[str],
+    facts: list,
 ) -> list[dict[str, str]]:
+    """`facts`: plain strings are shown for every criterion; (text, criterion ids) only with those criteria."""
     na = any(c.na_allowed for c in criteria)
     system = JUDGE_SYSTEM.format(na=", 'n/a' if the criterion does not apply to this conversation (only where allowed)" if na else "")
     if rubric.judge_instructions:
@@ -53,14 +54,22 @@ def build_judge_messages(
     if system_prompt:
         lines += ["## The assistant's instructions (system prompt)", system_prompt.strip(), ""]
     lines += ["## User message", user_message.strip(), "", "## Assistant response", response.strip() or "(empty response)", ""]
-    if facts:
+    shared = [f for f in facts if isinstance(f, str)]
+    targeted: dict[str, list[str]] = {}
+    for f in facts:
+        if not isinstance(f, str):
+            for cid in f[1] or []:
+                targeted.setdefault(cid, []).append(f[0])
+    if shared:
         lines += ["## Measured facts about the response (computed exactly; trust these over your own counting)"]
-        lines += [f"- {f}" for f in facts]
+        lines += [f"- {f}" for f in shared]
         lines.append("")
     lines.append("## Criteria")
     for c in criteria:
         note = " (n/a allowed)" if c.na_allowed else ""
         lines.append(f"- {c.id} ({c.name}){note}: {c.statement}")
+        for fact in targeted.get(c.id, []):
+            lines.append(f"  - Measured (exact; trust it over your own counting): {fact}")
     lines += ["", "Return a JSON object with one key per criterion id, each {\"reason\": ..., \"verdict\": ...}."]
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 from ..yamlio import LocatedValueError, load_model, repeated
+from .rules import DecisionGate, JudgeErrorScoring, Measurement, NaScoring, consistency_problems
 
 CriterionKind = Literal[
     "llm",
@@ -81,6 +82,18 @@ class Criterion(Strict):
     """length_ratio: responses up to this many words always pass the max_ratio bound."""
     share_with_judge: bool = True
     """Hand the measured fact to the judge (models count badly)."""
+    share_with: list[str] | None = None
+    """Deterministic criteria: the judged criterion ids the measured fact is shown with (default: all)."""
+    na_scoring: NaScoring | None = None
+    """How n/a counts for this criterion: exclude | pass | fail (default: the pass rule's na_scoring)."""
+    decision_gate: DecisionGate | None = None
+    """Critical criteria: a decision-level gate (max failure rate over the scenarios it applies to)."""
+    scope: Literal["last_reply", "every_reply", "transcript"] = "last_reply"
+    """Multi-turn runs (`--turns`): what is graded. last_reply: the final reply (earlier turns are context);
+    every_reply: each assistant reply must meet it; transcript: the conversation as a whole. One-turn
+    conversations are graded the same way whatever the scope."""
+    min_turns: int | None = Field(default=None, ge=1)
+    """Not applicable (n/a) to conversations shorter than this many turns (e.g. 'varies techniques over turns')."""
 
     @model_validator(mode="after")
     def _params_match_kind(self) -> Criterion:
@@ -120,7 +133,22 @@ class PassRule(Strict):
     """all: every applicable criterion passes. weighted: weighted score >= threshold and no gate failure."""
     threshold: float = Field(default=0.8, ge=0, le=1)
     category_weights: dict[str, float] = Field(default_factory=dict)
-    """Weight per category; a category's score is the mean of its applicable criteria."""
+    """Weight per category; a category's score is the mean of its applicable criteria. Weighted mode
+    needs a weight for every category (0 leaves one out)."""
+    na_scoring: NaScoring = "exclude"
+    """How n/a outcomes count: exclude (left out of the category mean), pass, or fail. Per criterion: na_scoring."""
+    empty_category: Literal["drop"] | float | None = Field(default=None)
+    """A category with no applicable criterion: drop (left out, other weights renormalised) or a score
+    in [0, 1]. Must be declared when a category can be empty (weighted mode)."""
+    judge_error: JudgeErrorScoring = "unscored"
+    """A response whose verdict could not be obtained: unscored (excluded) or fail (judged criteria fail)."""
+
+    @field_validator("empty_category")
+    @classmethod
+    def _empty_score(cls, v):
+        if isinstance(v, (int, float)) and not 0 <= v <= 1:
+            raise ValueError(f"empty_category must be 'drop' or a score between 0 and 1, got {v}")
+        return v
 
 
 class Rubric(Strict):
@@ -132,6 +160,8 @@ class Rubric(Strict):
     """Extra guidance for the judge (domain context)."""
     criteria: list[Criterion] = Field(min_length=1)
     pass_rule: PassRule = Field(default_factory=PassRule)
+    measurements: list[Measurement] = Field(default_factory=list)
+    """Deterministic facts handed to the judge for chosen criteria, not scored."""
     source_sha256: str | None = Field(default=None, exclude=True)
 
     @field_validator("version", mode="before")
@@ -149,6 +179,10 @@ class Rubric(Strict):
             unknown = sorted(set(self.pass_rule.category_weights) - cats)
             if unknown:
                 raise LocatedValueError(f"pass_rule.category_weights names categories no criterion has: {', '.join(unknown)}", "pass_rule", "category_weights", unknown[0])
+        problems = consistency_problems(self)
+        if problems:
+            message, loc = problems[0]
+            raise LocatedValueError(message, *loc)
         return self
 
     @property

@@ -9,6 +9,8 @@ from typing import Any
 
 from .checks import run_check
 from .judge import JudgedCriterion
+from .reasons import reason_flag
+from .rules import effective_na
 from .schema import Criterion, Rubric
 
 
@@ -20,11 +22,17 @@ class CriterionOutcome:
     passed: bool | None  # None = not applicable
     reason: str = ""
     agreement: float | None = None  # share of judge samples agreeing with the majority
+    na: bool = False  # the criterion was n/a here (passed says how the rubric counts that)
+    reason_flag: str | None = None  # "copied" (the reason restates the criterion) | "empty": see rubric/reasons.py
 
     def to_dict(self) -> dict[str, Any]:
         d = {"id": self.id, "source": self.source, "verdict": self.verdict, "passed": self.passed, "reason": self.reason}
         if self.agreement is not None:
             d["agreement"] = round(self.agreement, 3)
+        if self.na:
+            d["na"] = True
+        if self.reason_flag:
+            d["reason_flag"] = self.reason_flag
         return d
 
 
@@ -40,6 +48,7 @@ class Assessment:
     unscored_reason: str | None = None
     judge_samples_read: int = 0
     judge_samples_total: int = 0
+    judge_failed: bool = False  # no verdict could be obtained (scored only when the rubric counts that as a fail)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +60,7 @@ class Assessment:
             "gate_failures": self.gate_failures,
             "unscored_reason": self.unscored_reason,
             "judge_samples": {"read": self.judge_samples_read, "total": self.judge_samples_total},
+            **({"judge_failed": True} if self.judge_failed else {}),
             "criteria": [o.to_dict() for o in self.outcomes],
         }
 
@@ -68,17 +78,35 @@ def applies(criterion: Criterion, user_message: str, tags: dict[str, Any]) -> bo
     return True
 
 
-def run_checks(rubric: Rubric, response: str, user_message: str, tags: dict[str, Any]) -> tuple[list[CriterionOutcome], list[str]]:
-    """Deterministic outcomes, plus the measured facts to hand the judge."""
-    outcomes, facts = [], []
+def na_outcome(rubric: Rubric | None, c: Criterion, source: str, reason: str) -> CriterionOutcome:
+    """An n/a outcome, counted as the rubric declares (pass_rule.na_scoring, or the criterion's own)."""
+    scoring = effective_na(rubric, c) if rubric is not None else "exclude"
+    passed = {"exclude": None, "pass": True, "fail": False}[scoring]
+    if scoring != "exclude":
+        reason = f"(n/a, counted as a {scoring} by the rubric) {reason}"
+    return CriterionOutcome(c.id, source, "n/a", passed, reason, na=True)
+
+
+Fact = str | tuple[str, list[str] | None]
+"""A measured fact for the judge: plain text (shown for every criterion) or (text, criterion ids)."""
+
+
+def run_checks(rubric: Rubric, response: str, user_message: str, tags: dict[str, Any]) -> tuple[list[CriterionOutcome], list[Fact]]:
+    """Deterministic outcomes, plus the measured facts to hand the judge (scored checks and the rubric's
+    unscored `measurements`; a fact meant for some criteria only carries their ids)."""
+    outcomes: list[CriterionOutcome] = []
+    facts: list[Fact] = []
     for c in rubric.deterministic_criteria:
         if not applies(c, user_message, tags):
-            outcomes.append(CriterionOutcome(c.id, "check", "n/a", None, "not applicable to this scenario"))
+            outcomes.append(na_outcome(rubric, c, "check", "not applicable to this scenario"))
             continue
         result = run_check(c, response, user_message)
         outcomes.append(CriterionOutcome(c.id, "check", "yes" if result.passed else "no", result.passed, result.fact))
         if c.share_with_judge:
-            facts.append(result.fact)
+            facts.append(result.fact if c.share_with is None else (result.fact, list(c.share_with)))
+    for m in rubric.measurements:
+        fact = run_check(m, response, user_message).fact  # type: ignore[arg-type] - same parameters as a criterion
+        facts.append(fact if m.for_criteria is None else (fact, list(m.for_criteria)))
     return outcomes, facts
 
 
@@ -91,20 +119,22 @@ def majority(verdicts: list[JudgedCriterion]) -> tuple[JudgedCriterion, float]:
     return chosen, counts[best] / len(verdicts)
 
 
-def judged_outcomes(criteria: list[Criterion], samples: list[dict[str, JudgedCriterion]]) -> list[CriterionOutcome]:
+def judged_outcomes(criteria: list[Criterion], samples: list[dict[str, JudgedCriterion]], rubric: Rubric | None = None) -> list[CriterionOutcome]:
     outcomes = []
     for c in criteria:
         chosen, agreement = majority([s[c.id] for s in samples])
-        if chosen.verdict == "yes":
-            passed: bool | None = True
-        elif chosen.verdict == "n/a":
-            passed = None if c.na_allowed else False
-        else:
-            passed = False
+        flag = reason_flag(chosen.reason, c.statement)
+        k_agreement = agreement if len(samples) > 1 else None
+        if chosen.verdict == "n/a" and c.na_allowed:
+            o = na_outcome(rubric, c, "judge", chosen.reason)
+            o.agreement, o.reason_flag = k_agreement, flag
+            outcomes.append(o)
+            continue
+        passed = chosen.verdict == "yes"
         reason = chosen.reason
-        if chosen.verdict == "n/a" and not c.na_allowed:
+        if chosen.verdict == "n/a":
             reason = f"(n/a is not a valid answer for {c.id}; counted as a fail) {reason}"
-        outcomes.append(CriterionOutcome(c.id, "judge", chosen.verdict, passed, reason, agreement if len(samples) > 1 else None))
+        outcomes.append(CriterionOutcome(c.id, "judge", chosen.verdict, passed, reason, k_agreement, reason_flag=flag))
     return outcomes
 
 
@@ -113,20 +143,25 @@ def decide(rubric: Rubric, outcomes: list[CriterionOutcome]) -> tuple[bool, floa
     by_id = {c.id: c for c in rubric.criteria}
     applicable = [o for o in outcomes if o.passed is not None]
     gates = [o.id for o in applicable if not o.passed and by_id[o.id].critical]
-    if not applicable:
-        return True, None, gates
     rule = rubric.pass_rule
-    categories: dict[str, list[tuple[float, float]]] = {}
+    categories: dict[str, list[tuple[float, float]]] = {c.category or "general": [] for c in rubric.criteria}
     for o in applicable:
         c = by_id[o.id]
-        categories.setdefault(c.category or "general", []).append((c.weight, 1.0 if o.passed else 0.0))
+        categories[c.category or "general"].append((c.weight, 1.0 if o.passed else 0.0))
     total_w, total = 0.0, 0.0
     for cat, items in categories.items():
-        cat_score = sum(w * s for w, s in items) / sum(w for w, _ in items)
-        cat_w = rule.category_weights.get(cat, 1.0)
+        if items:
+            cat_score = sum(w * s for w, s in items) / sum(w for w, _ in items)
+        elif isinstance(rule.empty_category, (int, float)):
+            cat_score = float(rule.empty_category)  # declared: an empty category scores this
+        else:
+            continue  # dropped; the other weights renormalise
+        cat_w = rule.category_weights.get(cat, 1.0)  # weighted mode: validated to name every category
         total += cat_w * cat_score
         total_w += cat_w
     score = total / total_w if total_w else None
+    if not applicable and score is None:
+        return True, None, gates  # nothing applied and every category is dropped, as declared
     if rule.mode == "all":
         passed = all(o.passed for o in applicable)
     else:
@@ -143,21 +178,26 @@ def assess(
     judge_samples: list[dict[str, JudgedCriterion] | None],
     skipped: list[Criterion],
 ) -> Assessment:
-    """Combine everything for one response. All judge samples unreadable -> unscored (never a fail)."""
+    """Combine everything for one response. All judge samples unreadable -> unscored, unless the rubric
+    declares `pass_rule.judge_error: fail` (then every judged criterion that applied fails)."""
     outcomes = list(check_outcomes)
-    outcomes += [CriterionOutcome(c.id, "skipped", "n/a", None, "not applicable to this scenario") for c in skipped]
+    outcomes += [na_outcome(rubric, c, "skipped", "not applicable to this scenario") for c in skipped]
     readable = [s for s in judge_samples if s is not None]
-    if judged and not readable:
+    judge_failed = bool(judged and not readable)
+    if judge_failed and rubric.pass_rule.judge_error == "unscored":
         return Assessment(
             scenario_id, sample, scored=False, passed=None, score=None, outcomes=outcomes,
             unscored_reason="the judge's verdict could not be read", judge_samples_read=0, judge_samples_total=len(judge_samples),
+            judge_failed=True,
         )
-    if judged:
-        outcomes += judged_outcomes(judged, readable)
+    if judge_failed:
+        outcomes += [CriterionOutcome(c.id, "judge", "error", False, "no verdict could be obtained from the judge; counted as a fail (pass_rule.judge_error: fail)") for c in judged]
+    elif judged:
+        outcomes += judged_outcomes(judged, readable, rubric)
     order = {c.id: i for i, c in enumerate(rubric.criteria)}
     outcomes.sort(key=lambda o: order[o.id])
     passed, score, gates = decide(rubric, outcomes)
     return Assessment(
         scenario_id, sample, scored=True, passed=passed, score=score, outcomes=outcomes, gate_failures=gates,
-        judge_samples_read=len(readable), judge_samples_total=len(judge_samples),
+        judge_samples_read=len(readable), judge_samples_total=len(judge_samples), judge_failed=judge_failed,
     )

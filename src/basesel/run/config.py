@@ -53,3 +53,13 @@ class RunConfig(BaseModel):
     # Two or more servers of the candidate / the judge (base_url is then the first): see run/endpoints.py.
     endpoints: list[EndpointConfig] = Field(default_factory=list)
     judge_endpoints: list[EndpointConfig] = Field(default_factory=list)
+    # multi-turn (run/conversation.py): None = single-turn unless a scenario carries its own `turns`
+    turns: str | None = None
+    """N or MIN-MAX turns per conversation; drawn per scenario, fixed for a seed."""
+    user_sim: str | None = None
+    user_sim_base_url: str | None = None
+    user_sim_options: dict = Field(default_factory=dict)
+    user_sim_temperature: float = Field(default=0.7, ge=0)
+    user_sim_max_tokens: int = Field(default=300, ge=16)
+    single_turn_too: bool = True
+    """Multi-turn runs also grade each conversation's first reply alone, for the side-by-side comparison."""

@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import ModelError, RequestRejected, TransientModelError
 from ..models.base import ChatModel, Completion, GenerationParams, Message
@@ -139,16 +139,20 @@ class Executor:
         json_schema: dict[str, Any] | None = None,
         sample_index: int = 0,
         priority: int = 0,
+        accept: Callable[[Completion], bool] | None = None,
     ) -> CallResult:
         """One call, from the cache when it holds the answer. Waiting calls to a busy endpoint go in
-        `priority` order (lower first)."""
+        `priority` order (lower first). `accept`: a completion it rejects (a judge reply that cannot be
+        read) is returned but never cached, and a cached one it rejects is called again."""
         key = cache_key(model.identity, messages, params, json_schema, sample_index)
         hit = self.cache.get(key)
+        if hit is not None and accept is not None and not accept(hit):
+            hit = None  # cached before this rule existed: ask again
         if hit is not None:
             self._answered.add(id(model))  # it answered these settings before: later refusals are per request
             return CallResult(hit, cached=True, attempts=0)
         if isinstance(model, EndpointPool) and len(model.members) > 1:
-            return await self._call_pool(model, key, messages, params, json_schema, priority)
+            return await self._call_pool(model, key, messages, params, json_schema, priority, accept)
         await self._ensure_ready(model)
         endpoint = self._endpoint(model)
         endpoint.models.add(model.identity.spec)
@@ -175,12 +179,13 @@ class Executor:
                 return CallResult(None, cached=False, attempts=attempt, error=f"rejected: {detail}")
             endpoint.succeeded(time.perf_counter() - start)
             self._answered.add(id(model))
-            self.cache.put(key, completion)
+            if accept is None or accept(completion):
+                self.cache.put(key, completion)
             return CallResult(completion, cached=False, attempts=attempt)
         return CallResult(None, cached=False, attempts=self.retry.attempts, error=f"{last_error} (gave up after {self.retry.attempts} attempts)")
 
     async def _call_pool(self, pool: EndpointPool, key: str, messages: list[Message], params: GenerationParams,
-                         json_schema: dict[str, Any] | None, priority: int) -> CallResult:
+                         json_schema: dict[str, Any] | None, priority: int, accept: Callable[[Completion], bool] | None) -> CallResult:
         """A pool call: the router picks a member per attempt. A failure drains a member that keeps
         failing and moves the calls it holds; the next attempt goes to another member without waiting
         when one is usable. A drained member's cancelled calls do not count as attempts."""
@@ -237,7 +242,8 @@ class Executor:
                 if not settled and endpoint.probing and endpoint.down_until is not None:
                     endpoint.probing = False  # a probe that ended without an answer (cancelled): allow another
             self._answered.add(id(pool))
-            self.cache.put(key, completion)
+            if accept is None or accept(completion):
+                self.cache.put(key, completion)
             return CallResult(completion, cached=False, attempts=attempt)
         return CallResult(None, cached=False, attempts=attempt, error=f"{last_error} (gave up after {attempt} attempts)")
 

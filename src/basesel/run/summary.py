@@ -7,26 +7,31 @@ import json
 import statistics
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ConfigError
 from ..gate import evaluate_gate
+from ..report.quote import QUOTE_CHARS, quote
+from .breakdown import Breakdown
 from .files import _parse_line, read_json, read_json_object, rerun_hint
 
-QUOTE_CHARS = 400
+Key = tuple[str, int]
 
 
-class LatestRecords:
-    """The latest record of each (scenario, sample) in a JSONL file, read from disk when asked for.
+class LatestRecords(Mapping):
+    """The latest record of each (scenario, sample) in a JSONL file, as a read-only mapping that reads
+    records from disk when asked for them.
 
     Later records supersede earlier ones for the same (scenario, sample): a retried error, say. Only
-    each key's byte offset is kept (in the order keys first appear), never the records themselves, so
-    summarising a 5,000-scenario run holds one record at a time."""
+    each key's byte offset is kept (keys in the order they first appear, as a dict updated record by
+    record keeps them), never the records themselves: a 5,000-scenario run is summarised holding one
+    record at a time."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._offsets: dict[tuple[str, int], int] = {}  # a key updated later keeps its first position
+        self._offsets: dict[Key, int] = {}
         if not path.exists():
             return
         offset = 0
@@ -41,25 +46,77 @@ class LatestRecords:
     def __len__(self) -> int:
         return len(self._offsets)
 
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._offsets)
+
     def __contains__(self, key: object) -> bool:
         return key in self._offsets
 
-    def values(self) -> Iterator[dict[str, Any]]:
-        """Each key's latest record, in the order the keys first appear."""
-        if not self._offsets:
-            return
-        with self.path.open("rb") as fh:
-            for offset in self._offsets.values():
-                fh.seek(offset)
-                yield json.loads(fh.readline())
-
-    def get(self, key: tuple[str, int], default: Any = None) -> Any:
-        offset = self._offsets.get(key)
-        if offset is None:
-            return default
+    def __getitem__(self, key: Key) -> dict[str, Any]:
+        offset = self._offsets[key]
         with self.path.open("rb") as fh:
             fh.seek(offset)
             return json.loads(fh.readline())
+
+    def items(self) -> Iterator[tuple[Key, dict[str, Any]]]:  # type: ignore[override]
+        """(key, latest record) in key order, reading the file once."""
+        if not self._offsets:
+            return
+        with self.path.open("rb") as fh:
+            for key, offset in self._offsets.items():
+                fh.seek(offset)
+                yield key, json.loads(fh.readline())
+
+    def values(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        return (record for _, record in self.items())
+
+
+class RecordView:
+    """Re-iterable records of a LatestRecords that pass a test (the scored assessments, say): read
+    again from disk on each pass, never held. For code written for lists: len, iteration, `+`."""
+
+    def __init__(self, records: LatestRecords, keep: Callable[[dict[str, Any]], bool], count: int):
+        self._records, self._keep, self._count = records, keep, count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (r for r in self._records.values() if self._keep(r))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __add__(self, other: Iterable[dict[str, Any]]) -> list[dict[str, Any]] | _Chain:
+        return _Chain(self, other)
+
+    def __radd__(self, other: Iterable[dict[str, Any]]) -> _Chain:
+        return _Chain(other, self)
+
+
+class _Chain:
+    def __init__(self, *parts: Iterable[dict[str, Any]]):
+        self._parts = parts
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for part in self._parts:
+            yield from part
+
+    def __add__(self, other: Iterable[dict[str, Any]]) -> _Chain:
+        return _Chain(self, other)
+
+
+def latest_records(run_dir: Path) -> tuple[LatestRecords, LatestRecords]:
+    """(responses, assessments) of a run, the latest record per (scenario, sample): what the summary counts.
+    Read-only mappings that read each record from disk when it is asked for."""
+    from .baseline import ASSESSMENTS, RESPONSES
+
+    return LatestRecords(run_dir / RESPONSES), LatestRecords(run_dir / ASSESSMENTS)
+
+
+def sample_outcome(assessment: dict[str, Any]) -> bool | None:
+    """One sample's pass (True) / fail (False) as the gate counts it; None when it is unscored."""
+    return bool(assessment["passed"]) if assessment["scored"] else None
 
 
 def load_manifest(run_dir: Path) -> dict[str, Any]:
@@ -104,8 +161,7 @@ def _manifest_problem(manifest: Any) -> str | None:
 
 
 def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS].rstrip() + " ..."
+    return quote(text, QUOTE_CHARS)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -147,7 +203,7 @@ class _UniformVerdicts:
 
     def add(self, a: dict[str, Any]) -> None:
         for c in a["criteria"]:
-            if c.get("source") == "judge" and c.get("verdict") is not None:
+            if c.get("source") == "judge" and c.get("verdict") in ("yes", "no", "n/a"):
                 verdict = str(c["verdict"])
                 entry = self.seen.get(c["id"])
                 if entry is None:
@@ -216,17 +272,17 @@ class _CriterionTally:
 
 
 class _Examples:
-    """The 3 worst failed and 3 best passed responses, as a sort of every scored assessment by
-    (score, passed) would rank them (ties in record order), kept in two heaps of three."""
+    """The 3 worst failed and 3 best passed responses, as a stable sort of every scored assessment by
+    (score, passed) ranks them, kept in two heaps of three."""
 
     def __init__(self) -> None:
         self.position = 0
-        self.worst: list[tuple[Any, ...]] = []  # max-heap by negated rank: the 3 lowest
-        self.best: list[tuple[Any, ...]] = []  # min-heap: the 3 highest
+        self.worst: list[tuple[Any, ...]] = []  # by negated rank: popping drops the highest, keeps the 3 lowest
+        self.best: list[tuple[Any, ...]] = []  # popping drops the lowest, keeps the 3 highest
 
     def add(self, a: dict[str, Any]) -> None:
         score = a["score"] if a["score"] is not None else (1.0 if a["passed"] else 0.0)
-        rank = (score, a["passed"], self.position)
+        rank = (score, bool(a["passed"]), self.position)
         self.position += 1
         failed = [c["id"] for c in a["criteria"] if c["passed"] is False]
         item = ((a["scenario_id"], a["sample"]), a["scenario_id"], a["score"], failed)
@@ -239,28 +295,27 @@ class _Examples:
             if len(self.worst) > 3:
                 heapq.heappop(self.worst)
 
-    def result(self, responses: LatestRecords) -> dict[str, list[dict[str, Any]]]:
+    def result(self, responses: Mapping[Key, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         def example(item: tuple[Any, ...]) -> dict[str, Any]:
             key, scenario_id, score, failed = item
             resp = responses.get(key, {})
             return {"scenario_id": scenario_id, "input": _quote(resp.get("input", "")), "response": _quote(resp.get("answer", "")), "score": score, "failed": failed}
 
-        worst = [example(item) for _, item in sorted(self.worst, reverse=True)]
-        best = [example(item) for _, item in sorted(self.best, reverse=True)]
-        return {"best": best, "worst": worst}
+        return {"best": [example(item) for _, item in sorted(self.best, reverse=True)], "worst": [example(item) for _, item in sorted(self.worst, reverse=True)]}
 
 
-def _intern_tags(tags: dict[str, Any] | None) -> dict[str, Any]:
+def _intern_tags(tags: Any) -> Any:
     """Tag values repeat across thousands of records: one string object each."""
-    return {sys.intern(k): (sys.intern(v) if isinstance(v, str) else v) for k, v in (tags or {}).items()}
+    if not isinstance(tags, dict):
+        return tags
+    return {sys.intern(k) if isinstance(k, str) else k: (sys.intern(v) if isinstance(v, str) else v) for k, v in tags.items()}
 
 
 def summarize(run_dir: Path) -> dict[str, Any]:
-    from .baseline import ASSESSMENTS, RESPONSES, is_tiny
+    from .baseline import is_tiny
 
     manifest = load_manifest(run_dir)
-    responses = LatestRecords(run_dir / RESPONSES)
-    assessments = LatestRecords(run_dir / ASSESSMENTS)
+    responses, assessments = latest_records(run_dir)
     scenario_count = manifest["scenarios"]["count"]
     samples = manifest["config"].get("samples", 1)
     expected = scenario_count * samples
@@ -272,9 +327,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     all_latencies: list[float] = []
     usage: Counter[str] = Counter()
     costs: list[float] = []
-    tags_of: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in responses.values():
-        tags_of[(r["scenario_id"], r["sample"])] = _intern_tags(r.get("tags"))
+    tags_of: dict[Key, Any] = {}
+    for key, r in responses.items():
+        tags_of[key] = _intern_tags(r.get("tags"))
         if "error" in r:
             errored += 1
             errors[_quote(r["error"])] += 1
@@ -290,38 +345,44 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         if r.get("cost_usd") is not None:
             costs.append(r["cost_usd"])
 
-    # One pass over the assessments: the gate, failure analysis per criterion, pass rate per tag value
-    # (topic, style, ...), examples, judge reliability.
-    scored = unscored = passed = judge_failed = 0
+    # One pass over the assessments: the gate, failures per criterion with representative reasons and
+    # scenario ids, pass rate per tag value (topic, style, ...), every dimension, criterion and rubric
+    # category with intervals (Breakdown), examples, judge reliability.
+    n_scored = n_unscored = n_passed = judge_failed = 0
     criteria = _CriterionTally()
     gate_failures: Counter[str] = Counter()
     by_tag: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    breakdowns = Breakdown.for_manifest(manifest)
     examples = _Examples()
     checks = _ChecksOnly()
     uniform_tally = _UniformVerdicts()
-    for a in assessments.values():
-        if not a["scored"]:
-            unscored += 1
+    for key, a in assessments.items():
+        if sample_outcome(a) is None:
+            n_unscored += 1
             judge_failed += bool(a.get("judge_error"))
             continue
-        scored += 1
-        passed += bool(a["passed"])
+        n_scored += 1
+        n_passed += bool(sample_outcome(a))
         criteria.add(a)
         gate_failures.update(a.get("gate_failures", []))
-        tags = tags_of.get((a["scenario_id"], a["sample"]), {})
+        tags = tags_of.get(key) or {}
         for tag in ("topic", "style", "edge_case"):
             value = tags.get(tag)
             if value is None:
                 continue
             by_tag[tag][str(value)][1] += 1
             by_tag[tag][str(value)][0] += 1 if a["passed"] else 0
+        breakdowns.add(a, tags_of.get(key))
         examples.add(a)
         checks.add(a)
         uniform_tally.add(a)
-    gate = evaluate_gate(passed, scored)
+    gate = evaluate_gate(n_passed, n_scored)
     criteria_stats = criteria.stats()
     agreements = criteria.agreements
     breakdown = {tag: {v: {"passed": c[0], "scored": c[1]} for v, c in sorted(values.items())} for tag, values in by_tag.items()}
+    # What later steps iterate again (the decision's trust and safety checks): views that re-read the file.
+    scored = RecordView(assessments, lambda a: sample_outcome(a) is not None, n_scored)
+    unscored = RecordView(assessments, lambda a: sample_outcome(a) is None, n_unscored)
 
     candidate, judge = manifest["candidate"], manifest["judge"]
     warnings = list(manifest.get("warnings", []))
@@ -339,8 +400,8 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             f"{errored} samples errored and are excluded; re-run with the same --out (or --retry-errors) to retry them. "
             f"Most common error ({times}x): {common}"
         )
-    if unscored > judge_failed:
-        warnings.append(f"{unscored - judge_failed} responses are unscored (the judge's verdict could not be read) and are excluded from the pass rate.")
+    if n_unscored > judge_failed:
+        warnings.append(f"{n_unscored - judge_failed} responses are unscored (the judge's verdict could not be read) and are excluded from the pass rate.")
     if judge_failed:
         warnings.append(
             f"{judge_failed} responses are unscored because the judge's server kept failing; they are excluded from the pass rate. "
@@ -349,6 +410,11 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     if len(assessments) + errored < expected:
         warnings.append(f"the run is incomplete: {len(assessments)} of {expected} samples assessed. Re-run with the same --out to resume.")
 
+    from .conversation_summary import multi_turn_summary
+
+    multi_turn = multi_turn_summary(run_dir, responses, assessments)
+    if multi_turn:
+        warnings += multi_turn.pop("warnings")
     checks_only = checks.result()
     uniform = uniform_tally.result()
     if uniform:
@@ -366,6 +432,13 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             f"the judge's calibration against human labels gives Cohen's kappa {calibration['kappa']:.2f} (< {KAPPA_THRESHOLD}): "
             "its verdicts disagree with people too often to trust this pass rate alone."
         )
+
+    from .decision import decision_fields
+
+    gate_dict = gate.to_dict()
+    decided = decision_fields(manifest, gate_dict, judge_is_candidate=judge_is_candidate, judge_tiny=judge_tiny, scored=scored, unscored=unscored, calibration=calibration)
+    if decided["judge_verdicts"]["note"]:
+        warnings.append(decided["judge_verdicts"]["note"])
 
     endpoints_path = run_dir / "endpoints.json"
     endpoints = None
@@ -396,27 +469,32 @@ def summarize(run_dir: Path) -> dict[str, Any]:
             "errored": errored,
             "truncated": truncated,
             "assessed": len(assessments),
-            "scored": scored,
-            "unscored": unscored,
-            "passed": passed,
+            "scored": n_scored,
+            "unscored": n_unscored,
+            "passed": n_passed,
         },
-        "gate": gate.to_dict(),
+        "gate": gate_dict,
+        "provisional": decided["provisional"],
+        "provisional_reasons": decided["provisional_reasons"],
+        "safety": decided["safety"],
         "checks_only": checks_only,
         "criteria": criteria_stats,
         "gate_failures": dict(gate_failures),
         "breakdown": breakdown,
+        "breakdowns": breakdowns.result(),
         "judge_reliability": {
             "judge": f"{judge['provider']}/{judge['name']}",
             "judge_is_candidate": judge_is_candidate,
             "judge_is_tiny": judge_tiny,
             "samples_per_response": manifest["config"].get("judge_samples", 1),
-            "unscored": unscored,
+            "unscored": n_unscored,
             "self_consistency": round(statistics.fmean(agreements), 4) if agreements else None,
             "uniform_criteria": uniform,
             "agreement_by_criterion": {c["id"]: c["agreement"] for c in criteria_stats if c["agreement"] is not None},
             "low_agreement_criteria": sorted(c["id"] for c in criteria_stats if c["agreement"] is not None and c["agreement"] < LOW_AGREEMENT),
             "calibration": calibration,
             "calibration_note": calibration_note,
+            "verdicts": decided["judge_verdicts"],
         },
         "examples": examples.result(responses),
         "performance": {
@@ -430,4 +508,5 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         },
         "endpoints": endpoints,
         "warnings": warnings,
+        "multi_turn": multi_turn,
     }

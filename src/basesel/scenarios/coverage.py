@@ -37,3 +37,22 @@ def coverage_report(taxonomy: Taxonomy, scenarios: list[Scenario]) -> dict[str, 
         "dimension_counts": {d: dict(c) for d, c in dims.items()},
         "sources": dict(Counter(str(s.tags.get("source", "template")) for s in regular)),
     }
+
+
+def gate_coverage(rubric: Any, scenarios: list[Scenario]) -> dict[str, int]:
+    """Gate (critical) criteria -> how many scenarios they apply to (`applies_when` on the opening message and tags)."""
+    from ..rubric.scoring import applies
+
+    return {c.id: sum(1 for s in scenarios if applies(c, s.input, s.tags)) for c in rubric.criteria if c.critical}
+
+
+def gate_coverage_warnings(rubric: Any, scenarios: list[Scenario]) -> list[str]:
+    """A gate that applies to no scenario is never exercised: its pass rate says nothing about it."""
+    idle = [cid for cid, n in gate_coverage(rubric, scenarios).items() if n == 0]
+    if not idle:
+        return []
+    return [
+        f"gate criteri{'a' if len(idle) > 1 else 'on'} {', '.join(idle)} (critical) applied to no scenario: the run never tests "
+        f"{'them' if len(idle) > 1 else 'it'}. Add edge cases or subtopics whose messages trigger {'them' if len(idle) > 1 else 'it'} "
+        "(see the criterion's applies_when), e.g. a 'crisis signals' subtopic."
+    ]

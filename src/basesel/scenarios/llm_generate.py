@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from ..models.base import ChatModel, GenerationParams, Message, split_thinking
 from .dedup import DEFAULT_THRESHOLD, NearDuplicateIndex
-from .generate import _slug, default_style_templates, render_cell
+from .generate import _extra_tags, _slug, default_style_templates, render_cell
 from .model import Scenario
 from .stratify import Cell, Plan, plan
 from .taxonomy import Taxonomy
@@ -141,7 +141,7 @@ def build_generation_messages(taxonomy: Taxonomy, cells: list[Cell], avoid: list
     if taxonomy.system_prompt:
         prompt = " ".join(taxonomy.system_prompt.split())
         lines.append(f"The assistant's instructions (context only; do not answer as the assistant): {prompt[:700]}")
-    lines += ["", f"Topic: {topic.name}" + (f" - {topic.description.strip()}" if topic.description else ""), f"Subtopic: {sub.name}"]
+    lines += ["", f"Topic: {topic.name}" + (f" - {topic.description.strip()}" if topic.description else ""), f"Subtopic: {sub.name}" + (f" - {sub.description.strip()}" if sub.description else "")]
     lines.append("Situations users in this subtopic face (examples; invent new, concrete variations):")
     lines += [f"- {s.strip()}" for s in sub.situations[:6]]
     if sub.details:
@@ -153,7 +153,8 @@ def build_generation_messages(taxonomy: Taxonomy, cells: list[Cell], avoid: list
         lines.append(f'Example of this style (phrasing only; do not copy it): "{example}"')
     lines += ["", f"Write {len(cells)} different message{'s' if len(cells) > 1 else ''}:"]
     for i, cell in enumerate(cells, start=1):
-        dims = "; ".join(f"{k}: {v}" for k, v in cell.dims)
+        notes = taxonomy.dimension_notes
+        dims = "; ".join(f"{k}: {v}" + (f" ({notes[k][v]})" if v in notes.get(k, {}) else "") for k, v in cell.dims)
         lines.append(f"{i}. a message from a user" + (f" ({dims})" if dims else ""))
     if avoid:
         lines.append("")
@@ -372,7 +373,10 @@ async def generate_with_llm(
     for slot in slots:
         if slot.text is None:
             continue
-        scenarios.append(Scenario(id=f"s{slot.index:03d}-{_slug(slot.cell.topic)}-{slot.cell.style}", input=slot.text, tags={**slot.cell.tags(), "source": slot.source}))
+        scenarios.append(Scenario(id=f"s{slot.index:03d}-{_slug(slot.cell.topic)}-{slot.cell.style}", input=slot.text, tags={**slot.cell.tags(), **_extra_tags(taxonomy, slot.cell), "source": slot.source}))
+    if taxonomy.turns:  # multi-turn counts, as on the template path
+        for s in scenarios:
+            s.tags.setdefault("turns", taxonomy.turns)
     return scenarios, the_plan, stats
 
 

@@ -22,6 +22,10 @@ class Subtopic(Strict):
     """Concrete things a user in this subtopic says or faces; templates phrase them in each style."""
     details: list[str] = Field(default_factory=list)
     """Extra context a detailed message may add."""
+    description: str | None = None
+    """What the subtopic covers (a comment next to its name becomes this); handed to an LLM generator."""
+    case: str | None = None
+    """The edge case its situations are (crisis, medical_advice, hostile_user ...), for a subtopic named like one."""
 
 
 class Topic(Strict):
@@ -48,7 +52,7 @@ class Style(Strict):
 
 
 # Template variables and scenario tags a dimension may not shadow.
-RESERVED_NAMES = frozenset({"situation", "situation_lower", "detail", "topic", "subtopic", "style", "edge_case", "id", "input", "source"})
+RESERVED_NAMES = frozenset({"situation", "situation_lower", "detail", "topic", "subtopic", "style", "edge_case", "id", "input", "source", "turns", "case"})
 
 
 class EdgeCase(Strict):
@@ -77,8 +81,29 @@ class Taxonomy(Strict):
     """Further weighted dimensions sampled per scenario, e.g. {difficulty: {easy: 1, hard: 2}}."""
     edge_cases: list[EdgeCase] = Field(default_factory=list)
     defaults: RunDefaults = Field(default_factory=RunDefaults)
+    turns: str | None = None
+    """Multi-turn: N or MIN-MAX turns for every scenario, unless a dimension value sets its own `turns`."""
     source_sha256: str | None = Field(default=None, exclude=True)
     warnings: list[str] = Field(default_factory=list, exclude=True)
+    dimension_notes: dict[str, dict[str, str]] = Field(default_factory=dict, exclude=True)
+    """Descriptions of dimension values (from `description:` or a comment beside the value)."""
+    dimension_says: dict[str, dict[str, str]] = Field(default_factory=dict, exclude=True)
+    """What a user with that dimension value says about it, put into template messages."""
+    dimension_turns: dict[str, dict[str, str]] = Field(default_factory=dict, exclude=True)
+    """Turn ranges per dimension value (`short: {weight: 2, turns: 3-5}`)."""
+
+    @field_validator("turns", mode="before")
+    @classmethod
+    def _turns_text(cls, v):
+        if v is None:
+            return v
+        from ..run.conversation import parse_turns
+
+        try:
+            parse_turns(v, where="turns")
+        except Exception as exc:
+            raise ValueError(getattr(exc, "message", str(exc))) from exc
+        return str(v)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -117,6 +142,18 @@ class Taxonomy(Strict):
         from jinja2 import Environment, StrictUndefined
 
         env = Environment(undefined=StrictUndefined, autoescape=False)
+        from .generate import templates_for
+
+        for name, style in self.styles.items():
+            if not style.templates and not templates_for(name):
+                from .styles import known_style_names
+
+                raise LocatedValueError(
+                    f"style '{name}' has no templates and basesel has no built-in ones for that name (built-in: {known_style_names()}). "
+                    "Add `templates:` to it (jinja2; variables: situation, situation_lower, detail, topic, subtopic and the dimensions), "
+                    "rename it to a built-in style, or write the messages with a model: `basesel scenarios --generator MODEL`",
+                    "styles", name,
+                )
         sample = {"situation": "x", "situation_lower": "x", "detail": "x", "topic": "x", "subtopic": "x"}
         sample.update({dim: next(iter(values)) for dim, values in self.dimensions.items()})
         for name, style in self.styles.items():
@@ -126,6 +163,27 @@ class Taxonomy(Strict):
                 except Exception as exc:  # TemplateError, or an expression that fails ({{ 1/0 }})
                     known = ", ".join(sorted(sample))
                     raise LocatedValueError(f"style '{name}' template {i + 1} ({template!r}) is invalid: {exc}. Variables available: {known}", "styles", name, "templates", i) from exc
+
+    def reach_warnings(self, named_only: list[str]) -> list[str]:
+        """What the template path cannot do well without a model: say so, and point to --generator."""
+        out = []
+        if named_only:
+            shown = ", ".join(named_only[:4]) + (f" and {len(named_only) - 4} more" if len(named_only) > 4 else "")
+            out.append(
+                f"{len(named_only)} subtopics have only a name ({shown}): their template messages are built from the name and read generic. "
+                "Add a few `situations` (what such a user says) to them, or write the messages with a model: `basesel scenarios --generator MODEL`."
+            )
+        from .generate import dimension_phrase
+
+        silent = [d for d, values in self.dimensions.items() if any(dimension_phrase(self, d, v) is None for v in values)
+                  and not any(d in t for s in self.styles.values() for t in s.templates)]
+        if silent:
+            out.append(
+                f"dimension{'s' if len(silent) > 1 else ''} {', '.join(silent)}: some values reach only the scenario tags, not the messages. "
+                "Say what such a user writes: a comment in the first person beside the value (`high: 1  # I'm really struggling today`) or `says:`, "
+                "use {{ " + silent[0] + " }} in a style template, or use `--generator`."
+            )
+        return out
 
     def normalization_warnings(self) -> list[str]:
         """Weights are relative; say so when a group that looks like probabilities does not sum to 1."""
@@ -148,7 +206,11 @@ class Taxonomy(Strict):
 
 
 def load_taxonomy(path: Path) -> Taxonomy:
-    tax = load_model(path, Taxonomy, what="taxonomy")
+    """A taxonomy file, in basesel's shape or in the shorthand forms people write (taxonomy_forms.py)."""
+    from .taxonomy_forms import load_forms
+
+    tax, forms = load_forms(path, Taxonomy)
     tax.source_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-    tax.warnings = tax.normalization_warnings()
+    tax.dimension_notes, tax.dimension_says, tax.dimension_turns = forms.dimension_notes, forms.dimension_says, forms.dimension_turns
+    tax.warnings = forms.warnings + tax.normalization_warnings() + tax.reach_warnings(forms.named_only)
     return tax

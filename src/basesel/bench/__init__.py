@@ -1,0 +1,1 @@
+"""The benchmark: tasks x conditions -> metrics, latency, cost and TCO."""

@@ -1,0 +1,37 @@
+"""Is a judge's reason a reason? A reason that restates the criterion's statement (or is empty) cites
+nothing in the response: the judge did not read it, or cannot say why. Told per verdict, so it needs
+no sample size: one verdict is enough to see it."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+
+# Normalized similarity (difflib ratio, 0-1) at or above which a reason is the statement copied back.
+COPY_SIMILARITY = 0.8
+
+_NON_WORD = re.compile(r"[^\w\s]", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
+
+
+def reason_flag(reason: str, statement: str) -> str | None:
+    """'empty' for no reason, 'copied' for the statement restated (near-verbatim, or quoted whole with
+    little added), None for a reason of the judge's own."""
+    r, s = _norm(reason), _norm(statement)
+    if not r:
+        return "empty"
+    if not s:
+        return None
+    if s in r and len(r) <= 1.3 * len(s) + 20:
+        return "copied"
+    if r in s and len(r) >= 0.6 * len(s):
+        return "copied"  # most of the statement, cut short
+    if difflib.SequenceMatcher(None, r, s, autojunk=False).ratio() >= COPY_SIMILARITY:
+        return "copied"
+    return None
