@@ -9,16 +9,25 @@ DEMO_ARGS ?=
 DEMO_OUT ?= runs/demo
 DEMO_DOC ?= docs/base-model-evaluation.md
 PYTEST_ARGS ?=
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+else
+LLAMA_CMAKE_ARGS ?=
+endif
 
 .PHONY: setup demo test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# llama-cpp-python compiles from source once (~10 min on 2 cores); pip caches the wheel afterwards.
+	# llama-cpp-python compiles from source in every new venv (~7-10 min on 2 cores; see below).
 	# torch's CPU build first (a range left to pip alone takes the CUDA build, gigabytes of NVIDIA libraries);
 	# a CUDA machine: `pip install 'basesel[finetune-gpu]'` instead (see README).
 	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
+	# llama.cpp built for portable x86-64 (AVX2/FMA): the native build's AMX kernels die with SIGILL at the first
+	# decode on VMs that advertise AMX without enabling it (seen on this CI machine, in llama_cpp.server too).
+	# --no-cache-dir: a native wheel cached by an earlier install must not be reused.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet --no-cache-dir 'llama-cpp-python[server]>=0.3.0'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
