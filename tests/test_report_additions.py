@@ -57,19 +57,19 @@ def test_document_links_gate_and_topic_charts_written_beside_it(run, tmp_path):
         assert f"]({name})" in doc  # relative: the document and its pictures move together
         assert (doc_path.parent / name).read_bytes()[:8] == PNG
     assert "base-model-evaluation.html" not in doc and "eval.html" not in doc  # no viewer written, none linked
-    # A run with nothing scored never replaces a document that holds a decision, nor its pictures (issue 11):
-    # its own document goes beside it.
+    # A run with nothing scored has no gate to draw: an old picture is removed, not left to mislead.
     empty = tmp_path / "empty"
     make_run(empty, 8, seed=9)
     (empty / "assessments.jsonl").write_text("")
     beside = render_report(empty, doc_path, html=False)
-    assert beside == doc_path.with_name("eval.no-decision.md") and doc_path.read_text() == doc
-    assert (doc_path.parent / "eval-gate.png").is_file() and "eval-gate.png" not in beside.read_text()
-    # Over a document without a decision it has no gate to draw: an old picture is removed, not left to mislead.
-    doc_path.write_text("# Base Model Evaluation\n\nnotes, no decision yet\n")
-    render_report(empty, doc_path, html=False)
-    assert not (doc_path.parent / "eval-gate.png").exists()
-    assert "eval-gate.png" not in doc_path.read_text()
+    assert not (beside.parent / f"{beside.stem}-gate.png").exists()
+    assert "-gate.png" not in beside.read_text()
+    # ... and the decision it did not replace keeps its own pictures
+    assert beside != doc_path and (doc_path.parent / "eval-gate.png").exists() and "](eval-gate.png)" in doc_path.read_text()
+    stale = beside.parent / f"{beside.stem}-gate.png"
+    stale.write_bytes(PNG)  # an old picture beside a document that now has nothing to draw is removed
+    render_report(empty, beside, html=False)
+    assert not stale.exists()
 
 
 def test_quotes_in_the_document_end_at_word_boundaries(tmp_path):
