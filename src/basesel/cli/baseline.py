@@ -64,7 +64,7 @@ def baseline(
     user_sim_option: Annotated[Optional[list[str]], typer.Option("--user-sim-option", help="Backend option key=value for the simulated user (repeatable).")] = None,
     user_sim_temperature: Annotated[float, typer.Option("--user-sim-temperature", min=0.0, help="Simulated user's sampling temperature (pinned, recorded in the manifest).")] = 0.7,
     single_turn: Annotated[bool, typer.Option("--single-turn/--no-single-turn", help="Multi-turn runs: also grade each conversation's first reply alone, for the single-turn vs multi-turn comparison (one more judge call per scenario).")] = True,
-    retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings.")] = None,
+    retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings. --base-url, --judge-base-url and --user-sim-base-url given with it replace the run's; pass them again when they carried credentials (user:password@, ?key=), which basesel never writes to the run directory.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the base model on every scenario, grade each response with the rubric, gate, and write the decision document.
@@ -96,7 +96,7 @@ def baseline(
     if judge_samples > 1 and judge_temperature == 0:
         warn("--judge-samples > 1 at --judge-temperature 0: the K verdicts will mostly be copies of one, and self-consistency will look perfect.")
     if retry_errors is not None:
-        config = _config_from_run(retry_errors)
+        config = _config_from_run(retry_errors, {"base_url": base_url, "judge_base_url": judge_base_url, "user_sim_base_url": user_sim_base_url})
     else:
         if model is None:
             raise UsageError("no candidate model given", hint="Pass --model, e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
@@ -228,15 +228,41 @@ def _taxonomy_defaults(path: Path | None) -> dict:
     return tax.defaults.model_dump(exclude_none=True) | ({"system_prompt": tax.system_prompt} if tax.system_prompt else {})
 
 
-def _config_from_run(run_dir: Path):
+def _config_from_run(run_dir: Path, urls: dict[str, str | None]):
     from ..run.config import RunConfig
     from ..run.summary import load_manifest
 
     manifest = load_manifest(run_dir)
     data = dict(manifest["config"])
+    _apply_base_urls(run_dir, manifest, data, urls)
     data["out"] = str(run_dir)
     # Re-use the exact scenarios and system prompt the run used, even if the taxonomy changed since.
     data["scenarios"] = str(run_dir / "scenarios.jsonl")
     data["taxonomy"] = None
     data["system_prompt"] = manifest.get("system_prompt", {}).get("text")
     return RunConfig.model_validate(data)
+
+
+def _apply_base_urls(run_dir: Path, manifest: dict, data: dict, urls: dict[str, str | None]) -> None:
+    """Base URLs given with --retry-errors replace the run's. A URL whose credentials were removed before
+    the manifest was written cannot be rebuilt from it: calling it without them would fail every sample
+    (or reach the server unauthenticated), so it must be passed again."""
+    from ..errors import ConfigError
+    from ..models.spec import URL_FIELDS, check_base_url, redact_url
+    from .common import warn
+
+    for field, url in urls.items():
+        if url is None:
+            continue
+        check_base_url(url, f" in {URL_FIELDS[field]}")
+        if data.get(field) and redact_url(url) != data[field]:
+            warn(f"{URL_FIELDS[field]} {redact_url(url)} replaces the run's {data[field]} for the retried samples.")
+        data[field] = url
+    missing = [field for field in manifest.get("url_credentials_removed") or [] if urls.get(field) is None and data.get(field)]
+    if missing:
+        flags = " ".join(f"{URL_FIELDS[f]} '{data[f]}'" for f in missing)
+        raise ConfigError(
+            f"the run in {run_dir} used {' and '.join(URL_FIELDS[f] for f in missing)} with credentials (user:password@ or ?key=), "
+            "which basesel never writes to the run directory, so the retry cannot call the server with them",
+            hint=f"Pass the full URL again: basesel baseline --retry-errors {run_dir} {flags} (with the credentials put back in).",
+        )
