@@ -49,10 +49,11 @@ def test_retry_asks_again_for_urls_whose_credentials_were_not_written_and_uses_t
         refused = _baseline(tmp_path, "--retry-errors", "run")
         assert refused.returncode == 1, refused.stderr
         message = " ".join(refused.stderr.split())
-        assert "--base-url and --judge-base-url with credentials" in message and "Pass the full URL again" in message, message
+        assert "--base-url (or --endpoints) and --judge-base-url (or --judge-endpoints) with credentials" in message, message
+        assert f"Pass the same servers again with their credentials put back in: basesel baseline --retry-errors run --base-url '{server.url}/v1' --judge-base-url '{server.url}/v1'" in message
         assert "Traceback" not in refused.stderr
         half = _baseline(tmp_path, "--retry-errors", "run", "--base-url", secured(server.url, "cand"))
-        assert half.returncode == 1 and "--judge-base-url with credentials" in " ".join(half.stderr.split()), half.stderr
+        assert half.returncode == 1 and "used --judge-base-url (or --judge-endpoints) with credentials" in " ".join(half.stderr.split()), half.stderr
         assert len(server.requests) == seen  # nothing was called without the credentials
 
         again = _baseline(tmp_path, "--retry-errors", "run", *urls, "--json")
@@ -89,3 +90,28 @@ def test_base_urls_given_with_retry_errors_replace_the_runs(tmp_path):
         assert [r for r, b in old.requests[before:] if r.startswith("POST") and b.get("model") == "judge"]  # the judge stayed
         assert f"replaces the run's {old.url}/v1" in " ".join(again.stderr.split())
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["config"]["base_url"] == f"{new.url}/v1"
+
+
+def test_a_pool_of_servers_with_credentials_is_asked_for_again_then_used(tmp_path):
+    scenarios = _scenarios(tmp_path)
+    with FakeOpenAI() as a, FakeOpenAI() as b, FakeOpenAI() as judge:
+        for server in (a, b):
+            server.targeted = {"Order 1 never": ["400-context"]}
+        pool = ["--base-url", secured(a.url, "cand"), "--base-url", secured(b.url, "cand")]
+        first = _baseline(tmp_path, "--model", "openai/cand", "--judge", "openai/judge", *pool, "--judge-base-url", f"{judge.url}/v1",
+                          "--rubric", "support", "--scenarios", str(scenarios), "--out", "run", "--json")
+        assert first.returncode not in (1, 2), first.stderr
+        manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+        assert manifest["url_credentials_removed"] == ["base_url", "endpoints"]
+        assert [e["url"] for e in manifest["config"]["endpoints"]] == [f"{a.url}/v1", f"{b.url}/v1"]
+        refused = _baseline(tmp_path, "--retry-errors", "run")
+        message = " ".join(refused.stderr.split())
+        assert refused.returncode == 1 and f"--base-url '{a.url}/v1' --base-url '{b.url}/v1'" in message, message
+        assert "judge" not in message.split("with credentials")[0]  # the judge's URL had none: it is reused as recorded
+        seen = len(a.requests) + len(b.requests)
+        again = _baseline(tmp_path, "--retry-errors", "run", *pool, "--json")
+        assert again.returncode not in (1, 2), again.stderr
+        retried = [r for server in (a, b) for r, _ in server.requests if r.startswith("POST")]
+        assert len(a.requests) + len(b.requests) > seen and all(f"key={QUERY_KEY}" in r for r in retried)
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        assert PASSWORD not in path.read_bytes().decode("utf-8", "replace"), path

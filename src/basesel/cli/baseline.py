@@ -8,10 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from .options import (
-    BaseUrlOpt,
+    BaseUrlsOpt,
     DomainOpt,
+    EndpointsOpt,
     JsonOpt,
-    JudgeBaseUrlOpt,
+    JudgeBaseUrlsOpt,
+    JudgeEndpointsOpt,
     JudgeOpt,
     JudgeMaxTokensOpt,
     JudgeOptionOpt,
@@ -37,8 +39,10 @@ def baseline(
     scenarios: Annotated[Optional[Path], typer.Option("--scenarios", "-s", help="Scenario JSONL (user message under input/message/prompt/text; optional id; other fields kept as tags).")] = None,
     n: NOpt = None,
     system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="System prompt text, or a .txt/.md file holding it (default: the domain pack's).")] = None,
-    base_url: BaseUrlOpt = None,
-    judge_base_url: JudgeBaseUrlOpt = None,
+    base_url: BaseUrlsOpt = None,
+    judge_base_url: JudgeBaseUrlsOpt = None,
+    endpoints: EndpointsOpt = None,
+    judge_endpoints: JudgeEndpointsOpt = None,
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Parallel calls per server (default: 1 in-process llama.cpp, 4 local servers, 8 APIs).")] = None,
     judge_concurrency: Annotated[Optional[int], typer.Option("--judge-concurrency", min=1, help="Parallel judge calls (default: --concurrency).")] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="Candidate sampling temperature (default 0.7).")] = None,
@@ -65,6 +69,8 @@ def baseline(
     user_sim_temperature: Annotated[float, typer.Option("--user-sim-temperature", min=0.0, help="Simulated user's sampling temperature (pinned, recorded in the manifest).")] = 0.7,
     single_turn: Annotated[bool, typer.Option("--single-turn/--no-single-turn", help="Multi-turn runs: also grade each conversation's first reply alone, for the single-turn vs multi-turn comparison (one more judge call per scenario).")] = True,
     retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings. --base-url, --judge-base-url and --user-sim-base-url given with it replace the run's; pass them again when they carried credentials (user:password@, ?key=), which basesel never writes to the run directory.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="Where the candidate generates: default (its backend), or ray (a Ray Data LLM pipeline: vLLM on the cluster's GPUs for vllm/NAME weights, or Ray's HTTP processor against --base-url). See docs/scale.md.")] = "default",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster for --engine ray and ray/ models (HEAD:6379, or ray://HEAD:10001); default RAY_ADDRESS, else a local Ray instance.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the base model on every scenario, grade each response with the rubric, gate, and write the decision document.
@@ -96,7 +102,12 @@ def baseline(
     if judge_samples > 1 and judge_temperature == 0:
         warn("--judge-samples > 1 at --judge-temperature 0: the K verdicts will mostly be copies of one, and self-consistency will look perfect.")
     if retry_errors is not None:
-        config = _config_from_run(retry_errors, {"base_url": base_url, "judge_base_url": judge_base_url, "user_sim_base_url": user_sim_base_url})
+        given = {
+            "candidate": _endpoint_list(base_url, endpoints, "--base-url", "--endpoints"),
+            "judge": _endpoint_list(judge_base_url, judge_endpoints, "--judge-base-url", "--judge-endpoints"),
+            "user_sim": [{"url": user_sim_base_url, "concurrency": None}] if user_sim_base_url else [],
+        }
+        config = _config_from_run(retry_errors, given)
     else:
         if model is None:
             raise UsageError("no candidate model given", hint="Pass --model, e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
@@ -107,7 +118,12 @@ def baseline(
             raise UsageError("no rubric given", hint="Pass --rubric FILE or --domain NAME (bundled packs: see `basesel init --list`).")
         if scenarios is not None and not scenarios.is_file():
             raise ConfigError(f"scenarios file not found: {scenarios}", hint="Generate one with `basesel scenarios`, or pass an existing JSONL file.")
-        judge = require_judge(judge, model, base_url)  # None: neither --judge nor the settings named one
+        candidate_urls = _endpoint_list(base_url, endpoints, "--base-url", "--endpoints")
+        judge_urls = _endpoint_list(judge_base_url, judge_endpoints, "--judge-base-url", "--judge-endpoints")
+        first_url = candidate_urls[0]["url"] if candidate_urls else None
+        first_judge_url = judge_urls[0]["url"] if judge_urls else None
+        judge = require_judge(judge, model, first_url)  # None: neither --judge nor the settings named one
+        model = _engine_spec(model, first_url, engine)
         defaults = _taxonomy_defaults(taxonomy_path)
         if scenarios is not None and system_prompt is None and taxonomy_path is not None:
             # scenarios written elsewhere (e.g. `basesel scenarios --generator`) still run under the domain's system prompt
@@ -115,8 +131,10 @@ def baseline(
         config = RunConfig(
             model=model,
             judge=judge,
-            base_url=base_url,
-            judge_base_url=judge_base_url,
+            base_url=first_url,
+            judge_base_url=first_judge_url,
+            endpoints=candidate_urls if len(candidate_urls) > 1 else [],
+            judge_endpoints=judge_urls if len(judge_urls) > 1 else [],
             rubric=rubric_path,
             taxonomy=None if scenarios is not None else taxonomy_path,
             scenarios=scenarios,
@@ -135,8 +153,8 @@ def baseline(
             out=out,
             doc=doc,
             research=research,
-            model_options=_with_pull(parse_options(option, "--option"), model, base_url, pull),
-            judge_options=_with_pull(parse_options(judge_option, "--judge-option"), judge, judge_base_url, pull),
+            model_options=_with_ray(_with_pull(parse_options(option, "--option"), model, first_url, pull), model, ray_address),
+            judge_options=_with_ray(_with_pull(parse_options(judge_option, "--judge-option"), judge, first_judge_url, pull), judge, ray_address),
             turns=turns,
             user_sim=user_sim,
             user_sim_base_url=user_sim_base_url,
@@ -209,6 +227,45 @@ def _finish(run_dir: Path, summary: dict, config, as_json: bool, *, html: bool =
         raise typer.Exit(int(code))
 
 
+def _endpoint_list(urls: list[str] | None, file: Path | None, url_flag: str, file_flag: str) -> list[dict]:
+    """The servers of one model: repeated URL flags, or an endpoints file (not both)."""
+    from ..errors import UsageError
+
+    if urls and file is not None:
+        raise UsageError(f"{url_flag} and {file_flag} both list servers", hint=f"Put every server in {file}, or drop {file_flag} and repeat {url_flag}.")
+    if file is not None:
+        from ..run.endpoints import load_endpoints_file
+
+        return [{"url": e.url, "concurrency": e.concurrency} for e in load_endpoints_file(file)]
+    # the same URL twice is the same server once (a flag repeated to be sure, or in a wrapper script)
+    return [{"url": u, "concurrency": None} for u in dict.fromkeys(urls or [])]
+
+
+def _engine_spec(model: str, base_url: str | None, engine: str) -> str:
+    """--engine ray: the candidate's spec as a Ray Data LLM model (ray/NAME), its weights or its server kept."""
+    from ..errors import UsageError
+    from ..models.spec import parse_spec
+
+    if engine not in ("default", "ray"):
+        raise UsageError(f"unknown --engine '{engine}'", hint="Use --engine default (the model's own backend) or --engine ray (a Ray Data LLM pipeline).")
+    if engine == "default":
+        return model
+    spec = parse_spec(model, base_url)
+    if spec.provider == "ray" or (spec.provider == "vllm" and base_url is None) or (spec.provider in ("openai", "vllm") and base_url):
+        return f"ray/{spec.name}"  # vllm/NAME with no --base-url: local weights on the cluster's GPUs; with one: Ray's HTTP processor
+    raise UsageError(
+        f"--engine ray runs vLLM weights (vllm/NAME) or an OpenAI-compatible server (--base-url), not {spec.provider} models",
+        hint="Use --model vllm/<HF id or path> for weights on the Ray cluster, or --model openai/NAME --base-url URL; drop --engine ray otherwise.",
+    )
+
+
+def _with_ray(options: dict, spec: str, address: str | None) -> dict:
+    """--ray-address becomes the Ray engine's `ray_address` option, for specs that run on Ray."""
+    if address and spec.startswith("ray/") and "ray_address" not in options:
+        return {**options, "ray_address": address}
+    return options
+
+
 def _with_pull(options: dict, spec: str, base_url: str | None, pull: bool) -> dict:
     """--pull becomes the Ollama backend's `pull` option, for the specs that are Ollama models."""
     if pull and "pull" not in options:
@@ -228,7 +285,7 @@ def _taxonomy_defaults(path: Path | None) -> dict:
     return tax.defaults.model_dump(exclude_none=True) | ({"system_prompt": tax.system_prompt} if tax.system_prompt else {})
 
 
-def _config_from_run(run_dir: Path, urls: dict[str, str | None]):
+def _config_from_run(run_dir: Path, urls: dict[str, list[dict]]):
     from ..run.config import RunConfig
     from ..run.summary import load_manifest
 
@@ -243,26 +300,44 @@ def _config_from_run(run_dir: Path, urls: dict[str, str | None]):
     return RunConfig.model_validate(data)
 
 
-def _apply_base_urls(run_dir: Path, manifest: dict, data: dict, urls: dict[str, str | None]) -> None:
-    """Base URLs given with --retry-errors replace the run's. A URL whose credentials were removed before
+# each model's servers in a run config: its first URL, its list of servers (two or more), the flags naming them
+_SERVERS = {
+    "candidate": ("base_url", "endpoints", "--base-url (or --endpoints)"),
+    "judge": ("judge_base_url", "judge_endpoints", "--judge-base-url (or --judge-endpoints)"),
+    "user_sim": ("user_sim_base_url", None, "--user-sim-base-url"),
+}
+
+
+def _apply_base_urls(run_dir: Path, manifest: dict, data: dict, given: dict[str, list[dict]]) -> None:
+    """Servers given with --retry-errors replace the run's. A URL whose credentials were removed before
     the manifest was written cannot be rebuilt from it: calling it without them would fail every sample
     (or reach the server unauthenticated), so it must be passed again."""
     from ..errors import ConfigError
-    from ..models.spec import URL_FIELDS, check_base_url, redact_url
+    from ..models.spec import check_base_url, redact_url
     from .common import warn
 
-    for field, url in urls.items():
-        if url is None:
+    removed = set(manifest.get("url_credentials_removed") or [])
+    missing = []
+    for who, (url_field, list_field, flags) in _SERVERS.items():
+        servers = given.get(who) or []
+        old = [e["url"] for e in data.get(list_field) or []] if list_field else []
+        old = old or ([data[url_field]] if data.get(url_field) else [])
+        if not servers:
+            if removed & {url_field, list_field}:
+                missing.append((flags, old))
             continue
-        check_base_url(url, f" in {URL_FIELDS[field]}")
-        if data.get(field) and redact_url(url) != data[field]:
-            warn(f"{URL_FIELDS[field]} {redact_url(url)} replaces the run's {data[field]} for the retried samples.")
-        data[field] = url
-    missing = [field for field in manifest.get("url_credentials_removed") or [] if urls.get(field) is None and data.get(field)]
+        for server in servers:
+            check_base_url(server["url"], f" in {flags}")
+        new = [redact_url(e["url"]) for e in servers]
+        if old and new != old:
+            warn(f"{flags.split(' ')[0]} {', '.join(new)} replaces the run's {', '.join(old)} for the retried samples.")
+        data[url_field] = servers[0]["url"]
+        if list_field:
+            data[list_field] = servers if len(servers) > 1 else []
     if missing:
-        flags = " ".join(f"{URL_FIELDS[f]} '{data[f]}'" for f in missing)
         raise ConfigError(
-            f"the run in {run_dir} used {' and '.join(URL_FIELDS[f] for f in missing)} with credentials (user:password@ or ?key=), "
-            "which basesel never writes to the run directory, so the retry cannot call the server with them",
-            hint=f"Pass the full URL again: basesel baseline --retry-errors {run_dir} {flags} (with the credentials put back in).",
+            f"the run in {run_dir} used {' and '.join(f for f, _ in missing)} with credentials (user:password@ or ?key=), "
+            "which basesel never writes to the run directory, so the retry cannot call the servers with them",
+            hint=f"Pass the same servers again with their credentials put back in: basesel baseline --retry-errors {run_dir} "
+            + " ".join(f"{f.split(' ')[0]} '{url}'" for f, urls in missing for url in urls) + ".",
         )

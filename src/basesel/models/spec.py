@@ -8,7 +8,7 @@ from urllib.parse import urlparse, urlsplit
 
 from ..errors import ConfigError
 
-PROVIDERS = ("embedded", "llamacpp", "openai", "vllm", "ollama", "anthropic")
+PROVIDERS = ("embedded", "llamacpp", "openai", "vllm", "ollama", "anthropic", "ray")
 EMBEDDED_ALIASES = ("embedded", "smollm2")
 DEFAULT_VLLM_URL = "http://localhost:8000/v1"
 
@@ -99,18 +99,24 @@ def redact_url(url: str | None) -> str | None:
     return parts._replace(netloc=netloc, query="").geturl()
 
 
-URL_FIELDS = {"base_url": "--base-url", "judge_base_url": "--judge-base-url", "user_sim_base_url": "--user-sim-base-url"}
+URL_FIELDS = ("base_url", "judge_base_url", "user_sim_base_url")  # a run config's URLs, and its lists of servers:
+URL_LIST_FIELDS = ("endpoints", "judge_endpoints")
 
 
 def redact_config_urls(cfg: dict) -> list[str]:
     """Redact a run config's base URLs in place (before it is written to the manifest); returns the fields
-    whose URL lost credentials, so `--retry-errors` can ask for them again instead of calling without them."""
+    whose URLs lost credentials, so `--retry-errors` can ask for them again instead of calling without them."""
     removed = []
     for field in URL_FIELDS:
         url = cfg.get(field)
         if url and redact_url(url) != url:
             cfg[field] = redact_url(url)
             removed.append(field)
+    for field in URL_LIST_FIELDS:
+        entries = cfg.get(field) or []
+        if any(redact_url(e["url"]) != e["url"] for e in entries):
+            removed.append(field)
+        cfg[field] = [{**e, "url": redact_url(e["url"])} for e in entries]
     return removed
 
 
