@@ -30,6 +30,7 @@ class FakeServer:
         self.faults: list[str] = []
         self.targeted: dict[str, list[str]] = {}
         self.auth: list[str | None] = []  # the credential header of each request  # substring of the request body -> faults for matching requests
+        self.headers: list[dict[str, str]] = []  # every request's headers, names lower-cased
         self.lock = threading.Lock()
         self.slow_s = 3.0
         outer = self
@@ -60,6 +61,7 @@ class FakeServer:
                     outer.requests.append((f"{method} {self.path}", body))
                     outer.times.append(time.monotonic())
                     outer.auth.append(self.headers.get("x-api-key") or self.headers.get("authorization"))
+                    outer.headers.append({k.lower(): v for k, v in self.headers.items()})
                     path = self.path.split("?", 1)[0]  # a base URL's ?key=... rides on every request (kept in `requests`)
                     fault = outer.faults.pop(0) if outer.faults and outer.fault_applies(path) else None
                     text = json.dumps(body)

@@ -125,13 +125,15 @@ def test_keys_in_the_environment_and_in_base_urls_never_reach_a_file_or_the_cons
                 "--rubric", "support", "--scenarios", str(scenarios), "--out", "run", "--json"]
         env = cli_env(tmp_path, **ENV_KEYS)
         first = subprocess.run(BASESEL + ["baseline", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-        again = subprocess.run(BASESEL + ["baseline", "--retry-errors", "run", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        urls = args[2:4] + args[6:8]  # --base-url, --judge-base-url: their credentials are not on disk, so they are given again
+        again = subprocess.run(BASESEL + ["baseline", "--retry-errors", "run", *urls, "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         report = subprocess.run(BASESEL + ["report", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         # the credentials were really used: the query key and the user:password reached both servers
         for server in (openai_server, anthropic_server):
             chat = [r for r, _ in server.requests if r.startswith("POST")]
             assert chat and all(f"key={QUERY_KEY}" in r for r in chat[:3]), chat
-        assert any(a and a.startswith("Basic ") for a in openai_server.auth + anthropic_server.auth)
+        # the API keys from the environment win the Authorization header over the URLs' user:password (docs/backends.md)
+        assert set(openai_server.auth) == {f"Bearer {ENV_KEYS['OPENAI_API_KEY']}"} and set(anthropic_server.auth) == {f"Bearer {ENV_KEYS['ANTHROPIC_API_KEY']}"}
     assert first.returncode not in (1, 2) and again.returncode not in (1, 2), first.stderr + again.stderr  # decisions, not errors
     assert report.returncode not in (1, 2), report.stderr
     summary = json.loads(first.stdout)

@@ -68,7 +68,7 @@ def baseline(
     user_sim_option: Annotated[Optional[list[str]], typer.Option("--user-sim-option", help="Backend option key=value for the simulated user (repeatable).")] = None,
     user_sim_temperature: Annotated[float, typer.Option("--user-sim-temperature", min=0.0, help="Simulated user's sampling temperature (pinned, recorded in the manifest).")] = 0.7,
     single_turn: Annotated[bool, typer.Option("--single-turn/--no-single-turn", help="Multi-turn runs: also grade each conversation's first reply alone, for the single-turn vs multi-turn comparison (one more judge call per scenario).")] = True,
-    retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings.")] = None,
+    retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings. --base-url, --judge-base-url and --user-sim-base-url given with it replace the run's; pass them again when they carried credentials (user:password@, ?key=), which basesel never writes to the run directory.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="Where the candidate generates: default (its backend), or ray (a Ray Data LLM pipeline: vLLM on the cluster's GPUs for vllm/NAME weights, or Ray's HTTP processor against --base-url). See docs/scale.md.")] = "default",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster for --engine ray and ray/ models (HEAD:6379, or ray://HEAD:10001); default RAY_ADDRESS, else a local Ray instance.")] = None,
     as_json: JsonOpt = False,
@@ -102,7 +102,12 @@ def baseline(
     if judge_samples > 1 and judge_temperature == 0:
         warn("--judge-samples > 1 at --judge-temperature 0: the K verdicts will mostly be copies of one, and self-consistency will look perfect.")
     if retry_errors is not None:
-        config = _config_from_run(retry_errors)
+        given = {
+            "candidate": _endpoint_list(base_url, endpoints, "--base-url", "--endpoints"),
+            "judge": _endpoint_list(judge_base_url, judge_endpoints, "--judge-base-url", "--judge-endpoints"),
+            "user_sim": [{"url": user_sim_base_url, "concurrency": None}] if user_sim_base_url else [],
+        }
+        config = _config_from_run(retry_errors, given)
     else:
         if model is None:
             raise UsageError("no candidate model given", hint="Pass --model, e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
@@ -280,15 +285,59 @@ def _taxonomy_defaults(path: Path | None) -> dict:
     return tax.defaults.model_dump(exclude_none=True) | ({"system_prompt": tax.system_prompt} if tax.system_prompt else {})
 
 
-def _config_from_run(run_dir: Path):
+def _config_from_run(run_dir: Path, urls: dict[str, list[dict]]):
     from ..run.config import RunConfig
     from ..run.summary import load_manifest
 
     manifest = load_manifest(run_dir)
     data = dict(manifest["config"])
+    _apply_base_urls(run_dir, manifest, data, urls)
     data["out"] = str(run_dir)
     # Re-use the exact scenarios and system prompt the run used, even if the taxonomy changed since.
     data["scenarios"] = str(run_dir / "scenarios.jsonl")
     data["taxonomy"] = None
     data["system_prompt"] = manifest.get("system_prompt", {}).get("text")
     return RunConfig.model_validate(data)
+
+
+# each model's servers in a run config: its first URL, its list of servers (two or more), the flags naming them
+_SERVERS = {
+    "candidate": ("base_url", "endpoints", "--base-url (or --endpoints)"),
+    "judge": ("judge_base_url", "judge_endpoints", "--judge-base-url (or --judge-endpoints)"),
+    "user_sim": ("user_sim_base_url", None, "--user-sim-base-url"),
+}
+
+
+def _apply_base_urls(run_dir: Path, manifest: dict, data: dict, given: dict[str, list[dict]]) -> None:
+    """Servers given with --retry-errors replace the run's. A URL whose credentials were removed before
+    the manifest was written cannot be rebuilt from it: calling it without them would fail every sample
+    (or reach the server unauthenticated), so it must be passed again."""
+    from ..errors import ConfigError
+    from ..models.spec import check_base_url, redact_url
+    from .common import warn
+
+    removed = set(manifest.get("url_credentials_removed") or [])
+    missing = []
+    for who, (url_field, list_field, flags) in _SERVERS.items():
+        servers = given.get(who) or []
+        old = [e["url"] for e in data.get(list_field) or []] if list_field else []
+        old = old or ([data[url_field]] if data.get(url_field) else [])
+        if not servers:
+            if removed & {url_field, list_field}:
+                missing.append((flags, old))
+            continue
+        for server in servers:
+            check_base_url(server["url"], f" in {flags}")
+        new = [redact_url(e["url"]) for e in servers]
+        if old and new != old:
+            warn(f"{flags.split(' ')[0]} {', '.join(new)} replaces the run's {', '.join(old)} for the retried samples.")
+        data[url_field] = servers[0]["url"]
+        if list_field:
+            data[list_field] = servers if len(servers) > 1 else []
+    if missing:
+        raise ConfigError(
+            f"the run in {run_dir} used {' and '.join(f for f, _ in missing)} with credentials (user:password@ or ?key=), "
+            "which basesel never writes to the run directory, so the retry cannot call the servers with them",
+            hint=f"Pass the same servers again with their credentials put back in: basesel baseline --retry-errors {run_dir} "
+            + " ".join(f"{f.split(' ')[0]} '{url}'" for f, urls in missing for url in urls) + ".",
+        )

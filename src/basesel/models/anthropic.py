@@ -14,7 +14,7 @@ from .base import (
     bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count, with_model_think,
 )
 from .pricing import cost_usd
-from .spec import ModelSpec, check_base_url, is_local_url, redact_url, split_query
+from .spec import ModelSpec, check_base_url, is_local_url, redact_url, split_query, split_userinfo, url_credentials_note
 
 VERDICT_TOOL = "record_verdicts"
 
@@ -29,6 +29,7 @@ class AnthropicModel:
         if self.base_url and not spec.base_url:  # --base-url was checked when the spec was parsed
             check_base_url(self.base_url, " in ANTHROPIC_BASE_URL")
         key = os.environ.get("ANTHROPIC_API_KEY")
+        self._keyed = bool(key or os.environ.get("ANTHROPIC_AUTH_TOKEN"))  # the SDK sends either as Authorization: Bearer
         if not key:
             if self.base_url and is_local_url(self.base_url):
                 key = "not-needed"
@@ -46,8 +47,11 @@ class AnthropicModel:
         if self._sdk is None:
             self._sdk = require("anthropic", "anthropic", "The Anthropic backend")
             # One retry layer for every backend: the executor's (backoff with jitter, honours Retry-After).
-            base_url, query = split_query(self.base_url)
-            self._client = self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=base_url, default_query=query, max_retries=0, timeout=self._timeout)
+            base_url, basic = split_userinfo(self.base_url)
+            base_url, query = split_query(base_url)
+            # One Authorization header: the API key's when a key is set, else the URL's user:password.
+            headers = {"Authorization": basic} if basic and not self._keyed else None
+            self._client = self._sdk.AsyncAnthropic(api_key=self._api_key, base_url=base_url, default_query=query, default_headers=headers, max_retries=0, timeout=self._timeout)
         return self._sdk
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
@@ -78,7 +82,7 @@ class AnthropicModel:
             if exc.status_code >= 500 or exc.status_code in (408, 409, 529):
                 raise TransientModelError(f"server error {exc.status_code} from {self.identity.endpoint}", retry_after=retry_after_seconds(exc.response)) from exc
             if exc.status_code in (401, 403):
-                raise ModelError(f"{self.identity.endpoint} refused the API key ({exc.status_code})", hint="Check ANTHROPIC_API_KEY (in the environment or ./.env).") from exc
+                raise ModelError(f"{self.identity.endpoint} refused the API key ({exc.status_code})", hint="Check ANTHROPIC_API_KEY (in the environment or ./.env)." + url_credentials_note(self.base_url, self._keyed, "ANTHROPIC_API_KEY")) from exc
             if exc.status_code == 404:
                 raise ModelError(f"model '{self.model_name}' not found at {self.identity.endpoint}", hint="Check the model id (e.g. claude-3-5-haiku-latest).") from exc
             raise RequestRejected(f"{self.identity.endpoint} rejected the request ({exc.status_code}): {exc.message[:300]}") from exc

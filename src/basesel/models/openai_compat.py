@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 from ..errors import ConfigError, ModelError, RequestRejected, TransientModelError, require, require_installed
 from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, bool_option, is_connect_timeout, number_option, retry_after_seconds, rough_token_count, with_model_think
 from .pricing import cost_usd
-from .spec import ModelSpec, check_base_url, is_local_url, redact_url, split_query
+from .spec import ModelSpec, check_base_url, is_local_url, redact_url, split_query, split_userinfo, url_credentials_note
 
 
 class OpenAICompatModel:
@@ -38,6 +38,7 @@ class OpenAICompatModel:
         self.base_url = base_url
         self._timeout = number_option(options, "timeout", 120.0, model=str(spec))
         self._api_key = api_key
+        self._keyed = api_key != "not-needed"  # a real key from the environment, not the placeholder
         self._sdk: Any = None  # imported on first use: a fully cached re-run never pays for it
         self._structured = options.get("structured", "json_schema")
         extra_body = options.get("extra_body", {})
@@ -64,8 +65,11 @@ class OpenAICompatModel:
         if self._sdk is None:
             self._sdk = require("openai", "openai", f"The {self.identity.provider} backend")
             # Retries happen once, in the executor (backoff with jitter, honouring Retry-After): the SDK's are off.
-            base_url, query = split_query(self.base_url)
-            self._client = self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=base_url, default_query=query, max_retries=0, timeout=self._timeout)
+            base_url, basic = split_userinfo(self.base_url)
+            base_url, query = split_query(base_url)
+            # One Authorization header: the API key's Bearer when a key is set, else the URL's user:password.
+            headers = {"Authorization": basic} if basic and not self._keyed else None
+            self._client = self._sdk.AsyncOpenAI(api_key=self._api_key, base_url=base_url, default_query=query, default_headers=headers, max_retries=0, timeout=self._timeout)
         return self._sdk
 
     async def generate(self, messages: list[Message], params: GenerationParams, json_schema: dict | None = None) -> Completion:
@@ -106,7 +110,7 @@ class OpenAICompatModel:
             if exc.status_code in (401, 403):
                 raise ModelError(
                     f"{self.identity.endpoint} refused the API key ({exc.status_code})",
-                    hint="Check OPENAI_API_KEY (or the key your server expects).",
+                    hint="Check OPENAI_API_KEY (or the key your server expects)." + url_credentials_note(self.base_url, self._keyed, "OPENAI_API_KEY" if self.identity.provider == "openai" else "VLLM_API_KEY and OPENAI_API_KEY"),
                 ) from exc
             if exc.status_code == 404:
                 raise ModelError(f"model '{self.model_name}' not found at {self.identity.endpoint}", hint="Check the model name the server serves (GET /v1/models).") from exc

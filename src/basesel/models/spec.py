@@ -99,6 +99,52 @@ def redact_url(url: str | None) -> str | None:
     return parts._replace(netloc=netloc, query="").geturl()
 
 
+URL_FIELDS = ("base_url", "judge_base_url", "user_sim_base_url")  # a run config's URLs, and its lists of servers:
+URL_LIST_FIELDS = ("endpoints", "judge_endpoints")
+
+
+def redact_config_urls(cfg: dict) -> list[str]:
+    """Redact a run config's base URLs in place (before it is written to the manifest); returns the fields
+    whose URLs lost credentials, so `--retry-errors` can ask for them again instead of calling without them."""
+    removed = []
+    for field in URL_FIELDS:
+        url = cfg.get(field)
+        if url and redact_url(url) != url:
+            cfg[field] = redact_url(url)
+            removed.append(field)
+    for field in URL_LIST_FIELDS:
+        entries = cfg.get(field) or []
+        if any(redact_url(e["url"]) != e["url"] for e in entries):
+            removed.append(field)
+        cfg[field] = [{**e, "url": redact_url(e["url"])} for e in entries]
+    return removed
+
+
+def split_userinfo(url: str | None) -> tuple[str | None, str | None]:
+    """A base URL without its user:password@, and those as a Basic `Authorization` value. httpx would turn
+    them into Basic auth itself and overwrite the SDK's `Authorization: Bearer <API key>`; taking them out
+    lets the backend choose (an API key wins the header; see docs/backends.md, Credentials)."""
+    if not url or "@" not in url:
+        return url, None
+    from urllib.parse import unquote
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    import base64
+
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    basic = "Basic " + base64.b64encode(pair.encode()).decode()
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl(), basic
+
+
+def url_credentials_note(url: str | None, keyed: bool, key_names: str) -> str:
+    """For a refused key: say that the base URL's user:password@ was not sent, and why."""
+    if not keyed or split_userinfo(url)[1] is None:
+        return ""
+    return f" The base URL's user:password@ was not sent: the API key ({key_names}) takes the Authorization header. To authenticate with them instead, unset {key_names}."
+
+
 def split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
     """A base URL's query (`?key=...`, `?api-version=...`) apart from it. The OpenAI and Anthropic SDKs
     append paths after the whole base URL (`/v1?key=Kchat/completions`), so it goes in `default_query`."""

@@ -10,6 +10,7 @@ filter: any `<table class="filterable">` gets filtering by its `data-*` attribut
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,10 @@ from typing import Any
 PAGE_TEMPLATE = "html/page.html.j2"
 
 
+@functools.lru_cache(maxsize=1)
 def environment():
+    """The HTML pages' jinja2 environment, built once per process (it caches the compiled templates).
+    Shared by every page: never add filters or globals to it (an overlay shares them too)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     from ..paths import bundled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,15 @@ NEXT_STEPS = {
 }
 
 
+@functools.lru_cache(maxsize=1)
 def _environment():
+    """The decision document's jinja2 environment, built once per process: building it and compiling the
+    template cost more than rendering (jinja2 caches compiled templates per Environment). Callers that
+    need more filters build their own with `new_environment()`, never mutating this shared one."""
+    return new_environment()
+
+
+def new_environment():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     from ..paths import bundled

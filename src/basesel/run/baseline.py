@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import ConfigError
 from ..models import ChatModel, GenerationParams, Message, split_thinking
 from ..models.base import rough_token_count
-from ..models.spec import redact_url
+from ..models.spec import redact_config_urls
 from ..paths import cache_dir
 from ..rubric import Rubric, load_rubric
 from ..rubric.scoring import assess
@@ -158,15 +158,13 @@ class BaselineRun:
     def manifest(self) -> dict[str, Any]:
         assert self.candidate is not None and self.judge is not None
         cfg = self.cfg.model_dump(mode="json")
-        cfg["base_url"], cfg["judge_base_url"] = redact_url(cfg["base_url"]), redact_url(cfg["judge_base_url"])
-        for key in ("endpoints", "judge_endpoints"):
-            cfg[key] = [{**e, "url": redact_url(e["url"])} for e in cfg.get(key, [])]
-        cfg["user_sim_base_url"] = redact_url(cfg.get("user_sim_base_url"))
+        credentials_removed = redact_config_urls(cfg)  # never written; --retry-errors asks for these URLs again
         return {
             "basesel_version": __version__,
             "python": sys.version.split()[0],
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "config": cfg,
+            "url_credentials_removed": credentials_removed,
             "candidate": self.candidate.identity.to_dict(),
             "judge": self.judge.identity.to_dict(),
             "rubric": {

@@ -13,6 +13,7 @@ each run's Wilson interval and decision band (basesel.stats, basesel.gate).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from pathlib import Path
@@ -330,10 +331,11 @@ def _training_view(training: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def _environment():
-    from ..report.render import _environment as report_environment
+    from ..report.render import new_environment
 
-    env = report_environment()
+    env = new_environment()  # its own: these filters must not land in the decision document's shared one
     env.filters["p"] = format_p
     env.filters["points"] = format_points
     env.filters["num"] = lambda x, nd=3: "-" if x is None else (f"{x:,.{nd}f}" if isinstance(x, float) else f"{x:,}" if isinstance(x, int) else str(x))
