@@ -177,9 +177,11 @@ def test_reevaluation_uses_the_baseline_settings_and_the_adapter(trained):
     assert doc.startswith(trained["doc_before"].rstrip()[:200]) and "Fine-tune results" in doc
 
 
-def test_kill_mid_training_then_the_same_command_resumes(trained, tmp_path):
+def test_kill_mid_training_then_the_same_command_resumes(tmp_path):
     """SIGKILL after the first checkpoint; the re-run continues from it, not from step 0."""
-    data = trained["ft"] / "train.jsonl"
+    data = tmp_path / "chats.jsonl"
+    asks = ["I was charged twice", "I cannot log in", "My invoice is wrong", "The 2FA code never arrives", "I see a charge after cancelling", "My account is locked"]
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"{a} (case {i})"}, {"role": "assistant", "content": "Thanks for reaching out. You can fix this from your settings page."}]}) + "\n" for i, a in enumerate(asks * 2)))
     (tmp_path / "ft.yaml").write_text(FT_CONFIG)
     args = ["finetune", "--base", "embedded", "--data", str(data), "--config", "ft.yaml", "--max-steps", "12", "--eval-steps", "2", "--out", "r", "--no-eval", "--no-progress"]
     proc = subprocess.Popen(BASESEL + args, cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

@@ -38,7 +38,13 @@ def load_base_model(base: ResolvedBase, precision: str):
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     kwargs: dict[str, Any] = {"dtype": dtype}
     if base.kind == "gguf":
-        kwargs["gguf_file"] = base.gguf_file  # dequantized to `dtype`
+        kwargs["gguf_file"] = base.gguf_file
+        try:  # transformers 5.x keeps GGUF blocks packed when the `kernels` package is present: ask for float weights
+            from transformers import GgufConfig
+
+            kwargs["quantization_config"] = GgufConfig(dequantize=True)
+        except ImportError:  # older transformers always dequantize
+            pass
     try:
         model = AutoModelForCausalLM.from_pretrained(base.load_from, **kwargs)
     except (OSError, ValueError) as exc:
