@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 def fill_schema(schema: dict[str, Any], choice: int = 0) -> Any:
@@ -38,6 +38,17 @@ def fill_schema(schema: dict[str, Any], choice: int = 0) -> Any:
     return "Meets the criterion."
 
 
+def plain_reply(user: str, reply_words: int = 12) -> str:
+    """The reply to a plain (not structured) request: deterministic, so a benchmark can predict it."""
+    return "Thanks for reaching out. You can fix this from your settings page, and we will follow up: " + " ".join(user.split()[:reply_words])
+
+
+def request_key(messages: list[dict[str, Any]], schema: dict[str, Any] | None, seed: Any) -> str:
+    """What makes two requests the same call (messages, schema, seed): counted per key, and digested
+    over all of a run's keys so two clients can be shown to have made the same calls."""
+    return hashlib.sha256((json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(seed)).encode()).hexdigest()[:16]
+
+
 class Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -50,6 +61,8 @@ class Stats:
         self.last_finish: float | None = None
         self.active = 0
         self.max_active = 0
+        self.faults_asked = 0  # chat requests the fault plan was asked about
+        self.failed = 0  # chat requests answered with the plan's error status
 
     def begin(self) -> None:
         with self.lock:
@@ -68,18 +81,24 @@ class Stats:
             return {
                 "chat": self.chat, "structured": self.structured, "truncated": self.truncated, "max_per_prompt": max(self.by_prompt.values(), default=0),
                 "distinct_prompts": len(self.by_prompt), "first_arrival": self.first_arrival, "last_finish": self.last_finish,
-                "max_active": self.max_active,
+                "max_active": self.max_active, "failed": self.failed,
+                # one digest of every distinct call made: equal digests, equal sets of calls
+                "calls_digest": hashlib.sha256("".join(sorted(self.by_prompt)).encode()).hexdigest()[:16],
             }
 
-    def record(self, structured: bool, prompt: str) -> None:
+    def record(self, structured: bool, key: str) -> None:
         with self.lock:
             self.chat += 1
             self.structured += structured
-            key = hashlib.sha256(prompt.encode()).hexdigest()[:16]
             self.by_prompt[key] = self.by_prompt.get(key, 0) + 1
 
 
-def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float, truncate_marker: str | None = None, na_where_allowed: bool = True):
+# A fault plan: chat request number (0-based) -> (HTTP status to fail with or None, extra seconds to wait first).
+FaultPlan = Callable[[int], "tuple[int | None, float]"]
+
+
+def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float, truncate_marker: str | None = None, na_where_allowed: bool = True,
+                 fault: FaultPlan | None = None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -121,7 +140,18 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float,
             user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
             fmt = req.get("response_format") or {}
             schema = (fmt.get("json_schema") or {}).get("schema") or fmt.get("schema")
-            stats.record(schema is not None, json.dumps(messages, sort_keys=True) + json.dumps(schema, sort_keys=True) + str(req.get("seed")))
+            if fault is not None:
+                with stats.lock:
+                    number = stats.faults_asked
+                    stats.faults_asked += 1
+                status, wait = fault(number)
+                time.sleep(wait)
+                if status is not None:
+                    with stats.lock:
+                        stats.failed += 1
+                    self._send(status, {"error": {"message": f"stub fault {status}", "type": "server_error"}})
+                    return
+            stats.record(schema is not None, request_key(messages, schema, req.get("seed")))
             stats.begin()
             time.sleep(delay)
             finish_reason = "stop"
@@ -141,8 +171,7 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float,
                             value["reason"] = "Nothing in this message calls for it."
                 content = json.dumps(verdicts)
             else:
-                words = user.split()[:reply_words]
-                content = "Thanks for reaching out. You can fix this from your settings page, and we will follow up: " + " ".join(words)
+                content = plain_reply(user, reply_words)
                 if truncate_marker and truncate_marker in user:
                     # out of max_tokens mid-sentence: the text stops early and the finish reason says why
                     content, finish_reason = content[: len(content) // 2], "length"
@@ -164,17 +193,26 @@ def make_handler(delay: float, stats: Stats, reply_words: int, pass_rate: float,
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 resets connections when many clients connect at once (64 here)
+    request_queue_size = 1024
+
+
 def serve(
     port: int = 0, delay: float = 0.2, reply_words: int = 12, pass_rate: float = 1.0, truncate_marker: str | None = None,
     na_where_allowed: bool = True,
+    fault: FaultPlan | None = None,
 ) -> tuple[ThreadingHTTPServer, Stats]:
     """Start the server in a daemon thread; returns (server, stats). Call server.shutdown() to stop.
 
     `truncate_marker`: plain (non-structured) replies to user messages containing it finish with
     "length", cut short, to exercise the truncation path. `na_where_allowed=False`: the judge answers
-    one verdict ("yes", or "no" for a failing prompt) to every criterion, n/a never."""
+    one verdict ("yes", or "no" for a failing prompt) to every criterion, n/a never. `fault`: asked for
+    each chat request in arrival order, returns (status, wait): wait that long, then fail with that
+    status when not None (a failing or stalling server; failed requests are not counted as chat calls)."""
     stats = Stats()
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker, na_where_allowed))
+    server = _Server(("127.0.0.1", port), make_handler(delay, stats, reply_words, pass_rate, truncate_marker, na_where_allowed, fault))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, stats

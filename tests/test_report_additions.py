@@ -61,9 +61,15 @@ def test_document_links_gate_and_topic_charts_written_beside_it(run, tmp_path):
     empty = tmp_path / "empty"
     make_run(empty, 8, seed=9)
     (empty / "assessments.jsonl").write_text("")
-    render_report(empty, doc_path, html=False)
-    assert not (doc_path.parent / "eval-gate.png").exists()
-    assert "eval-gate.png" not in doc_path.read_text()
+    beside = render_report(empty, doc_path, html=False)
+    assert not (beside.parent / f"{beside.stem}-gate.png").exists()
+    assert "-gate.png" not in beside.read_text()
+    # ... and the decision it did not replace keeps its own pictures
+    assert beside != doc_path and (doc_path.parent / "eval-gate.png").exists() and "](eval-gate.png)" in doc_path.read_text()
+    stale = beside.parent / f"{beside.stem}-gate.png"
+    stale.write_bytes(PNG)  # an old picture beside a document that now has nothing to draw is removed
+    render_report(empty, beside, html=False)
+    assert not stale.exists()
 
 
 def test_quotes_in_the_document_end_at_word_boundaries(tmp_path):

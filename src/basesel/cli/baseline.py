@@ -8,10 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from .options import (
-    BaseUrlOpt,
+    BaseUrlsOpt,
     DomainOpt,
+    EndpointsOpt,
     JsonOpt,
-    JudgeBaseUrlOpt,
+    JudgeBaseUrlsOpt,
+    JudgeEndpointsOpt,
     JudgeOpt,
     JudgeMaxTokensOpt,
     JudgeOptionOpt,
@@ -37,8 +39,10 @@ def baseline(
     scenarios: Annotated[Optional[Path], typer.Option("--scenarios", "-s", help="Scenario JSONL (user message under input/message/prompt/text; optional id; other fields kept as tags).")] = None,
     n: NOpt = None,
     system_prompt: Annotated[Optional[str], typer.Option("--system-prompt", help="System prompt text, or a .txt/.md file holding it (default: the domain pack's).")] = None,
-    base_url: BaseUrlOpt = None,
-    judge_base_url: JudgeBaseUrlOpt = None,
+    base_url: BaseUrlsOpt = None,
+    judge_base_url: JudgeBaseUrlsOpt = None,
+    endpoints: EndpointsOpt = None,
+    judge_endpoints: JudgeEndpointsOpt = None,
     concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", min=1, help="Parallel calls per server (default: 1 in-process llama.cpp, 4 local servers, 8 APIs).")] = None,
     judge_concurrency: Annotated[Optional[int], typer.Option("--judge-concurrency", min=1, help="Parallel judge calls (default: --concurrency).")] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0, help="Candidate sampling temperature (default 0.7).")] = None,
@@ -65,6 +69,8 @@ def baseline(
     user_sim_temperature: Annotated[float, typer.Option("--user-sim-temperature", min=0.0, help="Simulated user's sampling temperature (pinned, recorded in the manifest).")] = 0.7,
     single_turn: Annotated[bool, typer.Option("--single-turn/--no-single-turn", help="Multi-turn runs: also grade each conversation's first reply alone, for the single-turn vs multi-turn comparison (one more judge call per scenario).")] = True,
     retry_errors: Annotated[Optional[Path], typer.Option("--retry-errors", help="Re-run only the errored samples of this run directory (failed answers, and verdicts the judge's server failed), with its original settings.")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="Where the candidate generates: default (its backend), or ray (a Ray Data LLM pipeline: vLLM on the cluster's GPUs for vllm/NAME weights, or Ray's HTTP processor against --base-url). See docs/scale.md.")] = "default",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster for --engine ray and ray/ models (HEAD:6379, or ray://HEAD:10001); default RAY_ADDRESS, else a local Ray instance.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the base model on every scenario, grade each response with the rubric, gate, and write the decision document.
@@ -107,7 +113,12 @@ def baseline(
             raise UsageError("no rubric given", hint="Pass --rubric FILE or --domain NAME (bundled packs: see `basesel init --list`).")
         if scenarios is not None and not scenarios.is_file():
             raise ConfigError(f"scenarios file not found: {scenarios}", hint="Generate one with `basesel scenarios`, or pass an existing JSONL file.")
-        judge = require_judge(judge, model, base_url)  # None: neither --judge nor the settings named one
+        candidate_urls = _endpoint_list(base_url, endpoints, "--base-url", "--endpoints")
+        judge_urls = _endpoint_list(judge_base_url, judge_endpoints, "--judge-base-url", "--judge-endpoints")
+        first_url = candidate_urls[0]["url"] if candidate_urls else None
+        first_judge_url = judge_urls[0]["url"] if judge_urls else None
+        judge = require_judge(judge, model, first_url)  # None: neither --judge nor the settings named one
+        model = _engine_spec(model, first_url, engine)
         defaults = _taxonomy_defaults(taxonomy_path)
         if scenarios is not None and system_prompt is None and taxonomy_path is not None:
             # scenarios written elsewhere (e.g. `basesel scenarios --generator`) still run under the domain's system prompt
@@ -115,8 +126,10 @@ def baseline(
         config = RunConfig(
             model=model,
             judge=judge,
-            base_url=base_url,
-            judge_base_url=judge_base_url,
+            base_url=first_url,
+            judge_base_url=first_judge_url,
+            endpoints=candidate_urls if len(candidate_urls) > 1 else [],
+            judge_endpoints=judge_urls if len(judge_urls) > 1 else [],
             rubric=rubric_path,
             taxonomy=None if scenarios is not None else taxonomy_path,
             scenarios=scenarios,
@@ -135,8 +148,8 @@ def baseline(
             out=out,
             doc=doc,
             research=research,
-            model_options=_with_pull(parse_options(option, "--option"), model, base_url, pull),
-            judge_options=_with_pull(parse_options(judge_option, "--judge-option"), judge, judge_base_url, pull),
+            model_options=_with_ray(_with_pull(parse_options(option, "--option"), model, first_url, pull), model, ray_address),
+            judge_options=_with_ray(_with_pull(parse_options(judge_option, "--judge-option"), judge, first_judge_url, pull), judge, ray_address),
             turns=turns,
             user_sim=user_sim,
             user_sim_base_url=user_sim_base_url,
@@ -207,6 +220,45 @@ def _finish(run_dir: Path, summary: dict, config, as_json: bool, *, html: bool =
     code = ExitCode(summary["gate"]["exit_code"])
     if code != ExitCode.SUFFICIENT:
         raise typer.Exit(int(code))
+
+
+def _endpoint_list(urls: list[str] | None, file: Path | None, url_flag: str, file_flag: str) -> list[dict]:
+    """The servers of one model: repeated URL flags, or an endpoints file (not both)."""
+    from ..errors import UsageError
+
+    if urls and file is not None:
+        raise UsageError(f"{url_flag} and {file_flag} both list servers", hint=f"Put every server in {file}, or drop {file_flag} and repeat {url_flag}.")
+    if file is not None:
+        from ..run.endpoints import load_endpoints_file
+
+        return [{"url": e.url, "concurrency": e.concurrency} for e in load_endpoints_file(file)]
+    # the same URL twice is the same server once (a flag repeated to be sure, or in a wrapper script)
+    return [{"url": u, "concurrency": None} for u in dict.fromkeys(urls or [])]
+
+
+def _engine_spec(model: str, base_url: str | None, engine: str) -> str:
+    """--engine ray: the candidate's spec as a Ray Data LLM model (ray/NAME), its weights or its server kept."""
+    from ..errors import UsageError
+    from ..models.spec import parse_spec
+
+    if engine not in ("default", "ray"):
+        raise UsageError(f"unknown --engine '{engine}'", hint="Use --engine default (the model's own backend) or --engine ray (a Ray Data LLM pipeline).")
+    if engine == "default":
+        return model
+    spec = parse_spec(model, base_url)
+    if spec.provider == "ray" or (spec.provider == "vllm" and base_url is None) or (spec.provider in ("openai", "vllm") and base_url):
+        return f"ray/{spec.name}"  # vllm/NAME with no --base-url: local weights on the cluster's GPUs; with one: Ray's HTTP processor
+    raise UsageError(
+        f"--engine ray runs vLLM weights (vllm/NAME) or an OpenAI-compatible server (--base-url), not {spec.provider} models",
+        hint="Use --model vllm/<HF id or path> for weights on the Ray cluster, or --model openai/NAME --base-url URL; drop --engine ray otherwise.",
+    )
+
+
+def _with_ray(options: dict, spec: str, address: str | None) -> dict:
+    """--ray-address becomes the Ray engine's `ray_address` option, for specs that run on Ray."""
+    if address and spec.startswith("ray/") and "ray_address" not in options:
+        return {**options, "ray_address": address}
+    return options
 
 
 def _with_pull(options: dict, spec: str, base_url: str | None, pull: bool) -> dict:

@@ -16,6 +16,7 @@ FACTORIES: dict[str, str] = {
     "vllm": "basesel.models.vllm_engine:create",
     "ollama": "basesel.models.ollama:create",
     "anthropic": "basesel.models.anthropic:create",
+    "ray": "basesel.models.ray_engine:create",  # Ray Data LLM (run/endpoints.py's sibling for clusters: docs/scale.md)
 }
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlparse, urlsplit
 
 from ..errors import ConfigError
 
-PROVIDERS = ("embedded", "llamacpp", "openai", "vllm", "ollama", "anthropic")
+PROVIDERS = ("embedded", "llamacpp", "openai", "vllm", "ollama", "anthropic", "ray")
 EMBEDDED_ALIASES = ("embedded", "smollm2")
 DEFAULT_VLLM_URL = "http://localhost:8000/v1"
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..errors import ConfigError
-from ..models import ChatModel, GenerationParams, Message, create_model, split_thinking
+from ..models import ChatModel, GenerationParams, Message, split_thinking
 from ..models.base import rough_token_count
 from ..models.spec import redact_url
 from ..paths import cache_dir
@@ -33,7 +33,7 @@ from .executor import Executor, RetryPolicy
 from .conversation import graded
 from .judging import CALL_FAILED, judge_verdicts
 from .safety import gate_specs
-from .files import JsonlAppender, atomic_write_json, blocking_file, ensure_dir, read_jsonl
+from .files import JsonlAppender, atomic_write_json, blocking_file, ensure_dir, read_json_object, read_jsonl
 
 MANIFEST = "manifest.json"
 RESPONSES = "responses.jsonl"
@@ -42,6 +42,7 @@ SUMMARY = "summary.json"
 SCENARIOS = "scenarios.jsonl"
 GROWTH = "growth.json"
 JUDGE_REPLIES = "judge-replies.jsonl"  # judge replies that could not be read, for diagnosis
+ENDPOINTS = "endpoints.json"
 
 
 @dataclass
@@ -158,6 +159,8 @@ class BaselineRun:
         assert self.candidate is not None and self.judge is not None
         cfg = self.cfg.model_dump(mode="json")
         cfg["base_url"], cfg["judge_base_url"] = redact_url(cfg["base_url"]), redact_url(cfg["judge_base_url"])
+        for key in ("endpoints", "judge_endpoints"):
+            cfg[key] = [{**e, "url": redact_url(e["url"])} for e in cfg.get(key, [])]
         cfg["user_sim_base_url"] = redact_url(cfg.get("user_sim_base_url"))
         return {
             "basesel_version": __version__,
@@ -187,14 +190,13 @@ class BaselineRun:
         from .summary import load_manifest
 
         old = load_manifest(self.run_dir)  # a damaged one is a ConfigError naming it
-        old_scenarios = list(read_jsonl(self.run_dir / SCENARIOS))
-        new_scenarios = [s.to_dict() for s in self.p.scenarios]
         same = (
             old.get("candidate", {}).get("digest") == manifest["candidate"]["digest"]
             and old.get("candidate", {}).get("name") == manifest["candidate"]["name"]
+            and (old.get("candidate", {}).get("adapter") or {}).get("sha256") == (manifest["candidate"].get("adapter") or {}).get("sha256")
             and old.get("rubric", {}).get("sha256") == manifest["rubric"]["sha256"]
             # the same scenarios, or the same ones plus more (a sample grown by --until-decisive)
-            and (old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"] or new_scenarios[: len(old_scenarios)] == old_scenarios)
+            and (old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"] or self._extends_old_scenarios())
             and self.multi.same_run(old, manifest)
         )
         if not same:
@@ -205,12 +207,45 @@ class BaselineRun:
         manifest["created"] = old.get("created", manifest["created"])
         manifest["resumed"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
+    def _extends_old_scenarios(self) -> bool:
+        """The run directory's scenarios are the first of this run's (streamed: one record at a time)."""
+        count = 0
+        for count, old in enumerate(read_jsonl(self.run_dir / SCENARIOS), start=1):
+            if count > len(self.p.scenarios) or self.p.scenarios[count - 1].to_dict() != old:
+                return False
+        return True
+
+    def _resume_state(self) -> tuple[set[tuple[str, int]], dict[tuple[str, int], dict[str, Any]], set[tuple[str, int]]]:
+        """What a resumed run keeps, read record by record (never the whole files): the samples assessed
+        for good, the graded answers still waiting for their verdict, and every sample with a graded answer.
+
+        A verdict that could not be obtained (unreadable, or the judge's server failed) is judged again
+        on every run of this --out and by --retry-errors: unreadable replies are never cached."""
+        settled: dict[tuple[str, int], bool] = {}  # the latest assessment of each sample: is it final?
+        for r in read_jsonl(self.run_dir / ASSESSMENTS):
+            settled[(r["scenario_id"], r["sample"])] = bool(r.get("scored") and not r.get("judge_failed") and not r.get("judge_error"))
+        done = {key for key, final in settled.items() if final}
+        del settled
+        waiting: dict[tuple[str, int], dict[str, Any]] = {}
+        answered: set[tuple[str, int]] = set()
+        for r in read_jsonl(self.run_dir / RESPONSES):
+            if graded(r):
+                key = (r["scenario_id"], r["sample"])
+                answered.add(key)
+                if key not in done:
+                    waiting[key] = r
+        return done, waiting, answered
+
     async def _open_models(self) -> None:
-        self.candidate = create_model(self.cfg.model, base_url=self.cfg.base_url, options=self.cfg.model_options)
-        if self.cfg.judge == self.cfg.model and self.cfg.judge_base_url == self.cfg.base_url and self.cfg.judge_options == self.cfg.model_options:
+        from .endpoints import EndpointSpec, open_model
+
+        cfg = self.cfg
+        servers = [EndpointSpec(e.url, e.concurrency) for e in cfg.endpoints]
+        self.candidate = open_model(cfg.model, cfg.base_url, servers, cfg.model_options)
+        if cfg.judge == cfg.model and cfg.judge_base_url == cfg.base_url and cfg.judge_options == cfg.model_options and cfg.judge_endpoints == cfg.endpoints:
             self.judge = self.candidate
         else:
-            self.judge = create_model(self.cfg.judge, base_url=self.cfg.judge_base_url, options=self.cfg.judge_options)
+            self.judge = open_model(cfg.judge, cfg.judge_base_url, [EndpointSpec(e.url, e.concurrency) for e in cfg.judge_endpoints], cfg.judge_options)
         for model in {id(self.candidate): self.candidate, id(self.judge): self.judge}.values():
             describe = getattr(model, "describe", None)  # backends whose identity comes from the server
             if describe is not None:
@@ -304,64 +339,59 @@ class BaselineRun:
         atomic_write_json(self.run_dir / MANIFEST, manifest)
         write_scenarios(self.p.scenarios, self.run_dir / SCENARIOS)
 
-        done_responses = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / RESPONSES) if graded(r)}
-        latest_assessments = {(r["scenario_id"], r["sample"]): r for r in read_jsonl(self.run_dir / ASSESSMENTS)}
-        # A verdict that could not be obtained (unreadable, or the judge's server failed) is judged again
-        # on every run of this --out and by --retry-errors: unreadable replies are never cached.
-        done_assessments = {key for key, r in latest_assessments.items() if r.get("scored") and not r.get("judge_failed") and not r.get("judge_error")}
+        done_assessments, done_responses, answered_keys = self._resume_state()
         responses_out = JsonlAppender(self.run_dir / RESPONSES)
         assessments_out = JsonlAppender(self.run_dir / ASSESSMENTS)
         self.raw_out = JsonlAppender(self.run_dir / JUDGE_REPLIES)
         self.multi.start(self.run_dir)
-        jobs = [(s, k) for s in self.p.scenarios for k in range(self.cfg.samples)]
-        total = len(jobs)
-        keys = {(s.id, k) for s, k in jobs}
+        total = len(self.p.scenarios) * self.cfg.samples
+        keys = [(s.id, k) for s in self.p.scenarios for k in range(self.cfg.samples)]
         finished = sum(1 for key in keys if key in done_assessments)
-        answered = sum(1 for key in keys if key in done_responses)
+        answered = sum(1 for key in keys if key in answered_keys)
+        del keys, answered_keys
         errors = 0
         self.reused = {"answers": answered, "verdicts": finished}
         self.progress("answers", answered, total)
         self.progress("verdicts", finished, total)
         self.progress("errors", 0, total)
+        todo = ((s, k) for s in self.p.scenarios for k in range(self.cfg.samples) if (s.id, k) not in done_assessments)
+
+        async def one(scenario: Scenario, sample: int) -> None:
+            nonlocal finished, answered, errors
+            response = done_responses.pop((scenario.id, sample), None)
+            if response is None:
+                response = await self._respond(scenario, sample)
+                responses_out.write(response)
+                if "error" in response:
+                    errors += 1
+                    self.progress("errors", errors, total)
+                else:
+                    answered += 1
+                    self.progress("answers", answered, total)
+            if graded(response):  # a conversation the simulated user broke is not the candidate's fault
+                await self.multi.grade_first_reply(scenario, response, self._assess)
+                record = await self._assess(scenario, response)
+                assessments_out.write(record)
+                if record.get("judge_failed"):
+                    errors += 1
+                    self.progress("errors", errors, total)
+            finished += 1
+            self.progress("verdicts", finished, total)
+
+        async def worker() -> None:
+            for scenario, sample in todo:  # one shared iterator: each job goes to exactly one worker
+                await one(scenario, sample)
 
         # Scenarios go through answer -> verdict one after another, with only as many in flight as the
         # two stages can work on at once: finished assessments then arrive steadily (a killed run keeps
         # them), instead of every answer first and every verdict last. Both stages count even on one
         # shared endpoint, so answers are waiting whenever a verdict frees a slot (see run/slots.py).
+        # A fixed set of workers pulls the jobs in order: memory stays flat however many scenarios.
         in_flight = self.executor.limit_size(self.candidate) + self.executor.limit_size(self.judge)  # type: ignore[arg-type]
-        pipeline = asyncio.Semaphore(in_flight)
-
-        async def one(scenario: Scenario, sample: int) -> None:
-            nonlocal finished
-            key = (scenario.id, sample)
-            if key in done_assessments:
-                return
-            nonlocal answered, errors
-            async with pipeline:
-                response = done_responses.get(key)
-                if response is None:
-                    response = await self._respond(scenario, sample)
-                    responses_out.write(response)
-                    if "error" in response:
-                        errors += 1
-                        self.progress("errors", errors, total)
-                    else:
-                        answered += 1
-                        self.progress("answers", answered, total)
-                if graded(response):  # a conversation the simulated user broke is not the candidate's fault
-                    await self.multi.grade_first_reply(scenario, response, self._assess)
-                    record = await self._assess(scenario, response)
-                    assessments_out.write(record)
-                    if record.get("judge_failed"):
-                        errors += 1
-                        self.progress("errors", errors, total)
-            finished += 1
-            self.progress("verdicts", finished, total)
-
         try:
             async with asyncio.TaskGroup() as group:  # a fatal error cancels the other calls
-                for s, k in jobs:
-                    group.create_task(one(s, k))
+                for _ in range(min(in_flight, max(1, total - finished))):
+                    group.create_task(worker())
         except BaseExceptionGroup as eg:
             raise _first_leaf(eg) from None
         finally:
@@ -369,6 +399,7 @@ class BaselineRun:
             assessments_out.close()
             self.raw_out.close()
             await self.multi.close()
+            self.executor.cache.flush()
             await self.candidate.aclose()  # type: ignore[union-attr]
             if self.judge is not self.candidate:
                 await self.judge.aclose()  # type: ignore[union-attr]
@@ -377,6 +408,7 @@ class BaselineRun:
         from .ledger import call_ledger, compact_records
 
         compact_records(self.run_dir, [RESPONSES, ASSESSMENTS])  # one current record per (scenario, sample)
+        self._record_endpoints()
         summary = summarize(self.run_dir)
         summary["cache"] = {
             # this invocation
@@ -387,6 +419,17 @@ class BaselineRun:
         }
         atomic_write_json(self.run_dir / SUMMARY, summary)
         return summary
+
+
+    def _record_endpoints(self) -> None:
+        """Add this session's per-endpoint counts to endpoints.json (one entry per run of this --out)."""
+        stats = self.executor.endpoint_stats()
+        if not stats:
+            return
+        path = self.run_dir / ENDPOINTS
+        sessions = read_json_object(path, "endpoint log").get("sessions", []) if path.is_file() else []
+        sessions.append({"ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "endpoints": stats})
+        atomic_write_json(path, {"sessions": sessions})
 
 
 def resolve_run_dir(config: RunConfig) -> Path:

@@ -12,6 +12,15 @@ def default_judge_temperature(samples: int) -> float:
     return 0.7 if samples > 1 else 0.0
 
 
+class EndpointConfig(BaseModel):
+    """One server of a model served by several (--base-url repeated, or --endpoints FILE)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    concurrency: int | None = Field(default=None, ge=1)
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +50,9 @@ class RunConfig(BaseModel):
     research: Path | None = None
     model_options: dict = Field(default_factory=dict)
     judge_options: dict = Field(default_factory=dict)
+    # Two or more servers of the candidate / the judge (base_url is then the first): see run/endpoints.py.
+    endpoints: list[EndpointConfig] = Field(default_factory=list)
+    judge_endpoints: list[EndpointConfig] = Field(default_factory=list)
     # multi-turn (run/conversation.py): None = single-turn unless a scenario carries its own `turns`
     turns: str | None = None
     """N or MIN-MAX turns per conversation; drawn per scenario, fixed for a seed."""

@@ -14,6 +14,21 @@ from ..rubric.schema import Criterion, Rubric
 CALL_FAILED = "judge call failed"
 
 
+_schemas: dict[tuple[int, tuple[str, ...]], tuple[Rubric, dict[str, Any]]] = {}
+
+
+def _schema_for(rubric: Rubric, criteria: list[Criterion]) -> dict[str, Any]:
+    """One schema object per rubric and set of criteria, so the cache key serialises it once a run
+    (run/cache.py), not once a response. Callers never change it."""
+    key = (id(rubric), tuple(c.id for c in criteria))
+    hit = _schemas.get(key)
+    if hit is None or hit[0] is not rubric:
+        if len(_schemas) >= 256:
+            _schemas.clear()
+        hit = _schemas[key] = (rubric, verdict_schema(criteria))
+    return hit[1]
+
+
 async def judge_verdicts(
     executor: Any,
     judge: ChatModel,
@@ -38,7 +53,7 @@ async def judge_verdicts(
     `calls` counts the judge calls answered by a model ("called") and by the cache ("cached").
     `turns` ([{user, reply}], several): the judge reads the conversation (rubric/turns.py); one turn is
     judged exactly as a single-turn response."""
-    schema = verdict_schema(criteria)
+    schema = _schema_for(rubric, criteria)
 
     def readable(completion) -> bool:
         try:

@@ -12,7 +12,7 @@ import asyncio
 import heapq
 import itertools
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 
 class PrioritySlots:
@@ -23,6 +23,7 @@ class PrioritySlots:
         self._in_use = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+        self.on_release: list[Callable[[], None]] = []  # told whenever a slot frees (endpoint pools listen)
 
     @asynccontextmanager
     async def slot(self, priority: int = 0) -> AsyncIterator[None]:
@@ -45,6 +46,17 @@ class PrioritySlots:
                 self.release()  # granted just as we were cancelled: hand the slot on
             raise
 
+    def free(self) -> bool:
+        """A slot is free now and nobody waits for it."""
+        return self._in_use < self.size and not self._pending()
+
+    def try_acquire(self) -> bool:
+        """Take a free slot without waiting; False when there is none."""
+        if self.free():
+            self._in_use += 1
+            return True
+        return False
+
     def release(self) -> None:
         self._in_use -= 1
         while self._waiters and self._in_use < self.size:
@@ -52,6 +64,8 @@ class PrioritySlots:
             if not future.done():  # a cancelled waiter is skipped
                 self._in_use += 1
                 future.set_result(None)
+        for listener in self.on_release:
+            listener()
 
     def _pending(self) -> bool:
         return any(not f.done() for _, _, f in self._waiters)
