@@ -145,11 +145,6 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
         summary["doc_note"] = note
     band = summary["gate"]["band"]
     research_data = load_research(research)
-    from .placement import document_path
-
-    doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
-    if note:
-        summary["doc_note"] = note
     # Charts and viewer go beside the document actually written (never over a decision's own pictures).
     chart_files: dict[str, str] = {}
     if charts:
