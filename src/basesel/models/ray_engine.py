@@ -71,6 +71,7 @@ class RayDataModel:
 
     def _connect(self) -> None:
         ray = require("ray", "ray", "The Ray Data LLM engine (--engine ray)")
+        require("aiohttp", "ray", "The Ray Data LLM engine (--engine ray)")  # ray.data.llm imports it; ray[data] does not bring it
         require("ray.data.llm", "ray", "The Ray Data LLM engine (--engine ray)")
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False}
