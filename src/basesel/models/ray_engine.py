@@ -115,7 +115,7 @@ class RayDataModel:
                 headers["Authorization"] = f"Bearer {key}"
             config = HttpRequestProcessorConfig(
                 url=self.url.rstrip("/") + "/chat/completions", headers=headers, batch_size=self.batch_size,
-                concurrency=self.ray_concurrency, should_continue_on_error=True,
+                concurrency=self.ray_concurrency,  # (no should_continue_on_error here: a failed Dataset fails its calls, retried)
             )
             return build_processor(config, postprocess=_http_result)
         return self._vllm_processor()
