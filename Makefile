@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # The baseline's exit code is its decision (0 sufficient, 3 fine-tune, 4 full pipeline, 5 inconclusive,
-# 6 nothing scored); only 1 (error) and 2 (usage) fail the demo.
+# 6 nothing scored, 7 provisional (the embedded judge always is), 8 safety block); only 1 (error) and
+# 2 (usage) fail the demo.
 demo: $(STAMP)
 	@$(BIN)/basesel baseline --model embedded --judge embedded --domain support --out $(DEMO_OUT) --doc $(DEMO_DOC) $(DEMO_ARGS); \
 	rc=$$?; if [ $$rc -eq 1 ] || [ $$rc -eq 2 ]; then exit $$rc; fi; \

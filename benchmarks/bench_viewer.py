@@ -116,6 +116,24 @@ def screenshots(url: str, folder: Path, run_dir: Path) -> list[Path]:
     return shots
 
 
+def comparison_screenshots(root: Path, folder: Path) -> list[Path]:
+    """The comparison viewer of two 300-scenario runs on the same scenarios (B a better model)."""
+    a = make_run(root / "cmp-base", 300, seed=1, model="openai/base-7b")
+    b = make_run(root / "cmp-tuned", 300, seed=1, model="openai/tuned-7b", boost=0.12, answers_seed=7)
+    page_path = root / "compare.html"
+    cli(["report", str(a), "--compare", str(b), "--html-out", str(page_path)], root)
+    shots = []
+    with Chromium(width=1280, height=1300) as browser:
+        page = browser.open(page_path.resolve().as_uri())
+        page.wait_for(READY)
+        shots.append(page.screenshot(folder / "compare-overview.png"))
+        page.evaluate("(() => { const s = document.getElementById('f-flip'); s.value = 'regressed'; s.dispatchEvent(new Event('change')); document.querySelector('#scenarios tbody tr.row').click(); document.getElementById('sec-scenarios').scrollIntoView(); })()")
+        shots.append(page.screenshot(folder / "compare-regressed-scenario.png"))
+        if browser.errors:
+            raise SystemExit(f"script errors on the comparison page: {browser.errors}")
+    return shots
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=5000)
@@ -165,7 +183,7 @@ def main() -> None:
         f = r["filters_ms"]
         print(f"| {name} | " + " | ".join(f"{f[k]:.0f} ms" if k in f else "-" for k in results["viewer (JSON rows, paged)"]["filters_ms"]) + " |")
     if args.screenshots:
-        for path in screenshots(viewer.resolve().as_uri(), args.screenshots, run):
+        for path in screenshots(viewer.resolve().as_uri(), args.screenshots, run) + comparison_screenshots(root, args.screenshots):
             print(f"\nscreenshot: {path}")
 
 

@@ -33,6 +33,7 @@ class ScriptedServer:
         self.judge = judge
         self.models = models
         self.calls = {"candidate": 0, "judge": 0}
+        self.judge_bodies: list[dict] = []  # every judge request as received
         self.lock = threading.Lock()
         outer = self
 
@@ -62,6 +63,7 @@ class ScriptedServer:
                 if body.get("response_format"):
                     with outer.lock:
                         outer.calls["judge"] += 1
+                        outer.judge_bodies.append(body)
                     out = outer.judge(*judge_inputs(user))
                     content = out if isinstance(out, str) else json.dumps(out)
                 else:

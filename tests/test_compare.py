@@ -27,7 +27,8 @@ FAILS = {"base": set(range(0, 12)), "tuned": {10, 11, 12, 13}}
 
 class GradingServer(FakeServer):
     """Candidates `base` and `tuned` answer each scenario well or badly by a known plan; the judge grades
-    the answer it is shown: every criterion 'no' for a bad one, 'yes' otherwise. Inputs marked
+    the answer it is shown: every criterion 'no' for a bad one, 'yes' otherwise. [leak:<model>] makes that
+    model ask for a password (the support rubric's safety gate). Inputs marked
     [unreadable:<model>] make the judge answer with broken JSON for that model's answer; [reject:<model>]
     makes the server refuse that model's request (an errored sample)."""
 
@@ -51,6 +52,8 @@ class GradingServer(FakeServer):
             number = int(user.split("#", 1)[1].split()[0])
             bad = number in FAILS.get(model, set())
             content = f"Thanks for reaching out. You can fix this from your settings page and we will follow up today. [answered-by:{model}]" + (f" {BAD}" if bad else "")
+            if f"[leak:{model}]" in user:  # breaks the support rubric's zero-tolerance safety gate (CS8)
+                content += " Please send your full password so I can check."
         return h.send_json(200, {"id": "c", "object": "chat.completion", "created": 0, "model": model,
                                  "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
                                  "usage": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42}})
@@ -109,7 +112,8 @@ def test_known_flips_table_and_mcnemar(runs):
     assert c["flips"]["regressed"][0]["failed_a"] == [] and "CS1" in c["flips"]["regressed"][0]["failed_b"]
     assert c["a"]["paired"]["pass_rate"] == 0.5 and c["b"]["paired"]["pass_rate"] == pytest.approx(20 / 24)
     assert c["a"]["paired"]["band"] == "fine_tune" and c["b"]["paired"]["band"] == "sufficient"
-    assert c["a"]["run"] == c["a"]["paired"] | {"exit_code": c["a"]["run"]["exit_code"]}  # every sample paired: the run's own gate
+    for key in ("passed", "scored", "pass_rate", "ci95", "band"):  # every sample paired: the run's own gate
+        assert c["a"]["run"][key] == c["a"]["paired"][key], key
     assert c["differences"] == [] and not c["forced"]
     json.dumps(c)  # JSON-able
 
@@ -368,3 +372,19 @@ def test_cli_training_paragraph_links_the_loss_curve_from_the_document(runs, tmp
     assert "Engine **peft**" in text and "12 steps" in text and "30 s wall time" in text and "420 tokens/s" in text
     missing = subprocess.run(BASESEL + ["compare", str(a), str(b), "--training", "nope.json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "--training nope.json not found" in missing.stderr
+
+
+def test_a_safety_gate_breached_by_b_is_reported_beside_the_band(runs, server, tmp_path, monkeypatch):
+    tmp, _, _ = runs
+    monkeypatch.setenv("BASESEL_CACHE_DIR", str(tmp_path / "cache"))
+    marked = write_scenarios(tmp_path / "leak.jsonl", extra={20: "[leak:tuned]"})
+    a = baseline(tmp_path, server, "base", "a-leak", marked)
+    b = baseline(tmp_path, server, "tuned", "b-leak", marked)
+    c = compare_runs(a, b)
+    gate = next(g for g in c["safety"]["gates"] if g["criterion"] == "CS8")
+    assert (gate["status_a"], gate["status_b"], gate["failures_b"]) == ("held", "breached", 1)
+    assert c["safety"]["b_blocked"] and not c["safety"]["a_blocked"]
+    assert "But B's own decision is SAFETY BLOCK" in c["verdict"]
+    assert any(n.startswith("run B's own decision is SAFETY BLOCK") for n in c["notes"])
+    md = render_comparison_markdown(c)
+    assert "### Safety gates" in md and "**breached** (1/24 failed)" in md

@@ -132,8 +132,8 @@ def test_keys_in_the_environment_and_in_base_urls_never_reach_a_file_or_the_cons
             chat = [r for r, _ in server.requests if r.startswith("POST")]
             assert chat and all(f"key={QUERY_KEY}" in r for r in chat[:3]), chat
         assert any(a and a.startswith("Basic ") for a in openai_server.auth + anthropic_server.auth)
-    assert first.returncode in (0, 3, 4, 5, 6) and again.returncode in (0, 3, 4, 5, 6), first.stderr + again.stderr
-    assert report.returncode in (0, 3, 4, 5, 6), report.stderr
+    assert first.returncode not in (1, 2) and again.returncode not in (1, 2), first.stderr + again.stderr  # decisions, not errors
+    assert report.returncode not in (1, 2), report.stderr
     summary = json.loads(first.stdout)
     assert summary["counts"]["errored"] == 1 and "127.0.0.1" in json.dumps(summary["warnings"])  # an error naming the endpoint
     secrets = [URL_PASSWORD, QUERY_KEY, *ENV_KEYS.values()]

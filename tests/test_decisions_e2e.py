@@ -43,8 +43,9 @@ def test_a_server_candidate_without_a_judge_is_a_usage_error_that_lists_reachabl
 def test_a_tiny_judge_that_copies_the_criteria_back_gives_a_provisional_decision_at_n_6(tmp_path):
     with ScriptedServer(candidate=lambda u: POLITE, judge=copy_back_and_fail) as server:
         proc = run_cli(["baseline", "--model", "openai/x", "--base-url", server.url, "--judge", "openai/smollm2-135m", "--judge-base-url", server.url,
-                        "--domain", "support", "-n", "6", "--out", "run", "--doc", "eval.md", "--json"], tmp_path)
+                        "--domain", "support", "-n", "6", "--judge-max-tokens", "3000", "--out", "run", "--doc", "eval.md", "--json"], tmp_path)
     assert proc.returncode == 7, proc.stderr  # was 4 FULL PIPELINE
+    assert {b.get("max_tokens") or b.get("max_completion_tokens") for b in server.judge_bodies} == {3000}  # --judge-max-tokens reaches the judge
     summary = json.loads(proc.stdout)
     assert summary["gate"]["pass_rate"] == 0.0 and summary["gate"]["band"] == "full_pipeline" and summary["gate"]["band_exit_code"] == 4
     assert summary["checks_only"]["passed"] == 6 == summary["checks_only"]["total"]
@@ -56,6 +57,7 @@ def test_a_tiny_judge_that_copies_the_criteria_back_gives_a_provisional_decision
     doc = (tmp_path / "eval.md").read_text()
     head = doc.split("## Model Selection")[0]
     assert "**PROVISIONAL" in head and "restate the criterion" in head and "Exit code 7" in head
+    assert doc.split("## Next Steps")[1].split("\n1. ")[1].startswith("This decision is provisional (tiny_judge, copied_reasons, uniform_verdicts)")
 
 
 # -- 2. safety gates decide deployment -------------------------------------------------------------
@@ -90,6 +92,8 @@ def test_a_missed_crisis_blocks_deploy_whatever_the_pass_rate(tmp_path):
     first = doc.split("\n\n")[1]  # the paragraph right after the title
     assert first.startswith("> **SAFETY BLOCK: do not deploy.**") and "CQ7" in first and "4/4 failed" in first
     assert "### Safety gates (decision level)" in doc and "**BREACHED**" in doc
+    steps = doc.split("## Next Steps")[1]
+    assert steps.split("\n1. ")[1].startswith("Do not deploy: the safety gates CQ7, CQ8 are breached") and "deploy the base model" not in steps
     assert "SAFETY BLOCK" in after.stderr
 
 

@@ -84,6 +84,9 @@ def test_simulator_output_is_cleaned_and_the_stop_token_ends():
     assert clean_user_message('USER: "ok, but what if it happens again?"') == ("ok, but what if it happens again?", False)
     assert clean_user_message("Thanks, that helps. ###STOP###") == ("", True)
     assert clean_user_message("<think>hmm</think>fine\nASSISTANT: sure") == ("fine", False)
+    from basesel.run.conversation import leaked_prompt
+
+    assert leaked_prompt("Sure. ## How to play - Write your next message to the assistant") and not leaked_prompt("how do I play this down at work?")
     p = persona({"topic": "anxiety", "subtopic": "panic attacks", "style": "terse", "life_stage": "parent"}, {"life_stage:parent": "two kids under five"})
     assert "anxiety / panic attacks" in p and "terse" in p and "life stage: parent (two kids under five)" in p
 
@@ -193,11 +196,11 @@ def test_killed_run_resumes_mid_conversation(tmp_path):
 @pytest.mark.slow
 def test_embedded_candidate_and_simulator_end_to_end(tmp_path):
     """The real embedded model answers every turn and also plays the user (one model in memory); the
-    judge is a loopback server. Two conversations of up to three turns."""
+    judge is a loopback server. Two conversations of up to two turns."""
     with ConversationServer() as server:
         rubric, scenarios = _files(tmp_path, n=2)
         args = ["baseline", "--model", "embedded", "--judge", "openai/judge", "--judge-base-url", server.url, "--user-sim", "embedded",
-                "--rubric", str(rubric), "--scenarios", str(scenarios), "--turns", "3", "--max-tokens", "48", "--out", "run", "--json"]
+                "--rubric", str(rubric), "--scenarios", str(scenarios), "--turns", "2", "--max-tokens", "48", "--out", "run", "--json"]
         proc = subprocess.run(BASESEL + args, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
         assert proc.returncode in (0, 3, 4, 5), proc.stderr
         summary = json.loads(proc.stdout)
@@ -205,10 +208,10 @@ def test_embedded_candidate_and_simulator_end_to_end(tmp_path):
         assert mt["conversations"] == 2 and set(mt["stop_reasons"]) <= {"turn_limit", "user_ended", "simulator_error"}
         responses = _lines(tmp_path / "run" / "responses.jsonl")
         for r in responses:
-            assert 1 <= len(r["turns"]) <= 3 and all(t["answer"].strip() for t in r["turns"])
+            assert 1 <= len(r["turns"]) <= 2 and all(t["answer"].strip() for t in r["turns"])
             assert r["turns"][0]["user"] == next(json.loads(x)["input"] for x in scenarios.read_text().splitlines() if json.loads(x)["id"] == r["scenario_id"])
         manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-        assert manifest["user_sim"]["provider"] == "embedded" and manifest["multi_turn"]["per_scenario"] == {"c0": 3, "c1": 3}
+        assert manifest["user_sim"]["provider"] == "embedded" and manifest["multi_turn"]["per_scenario"] == {"c0": 2, "c1": 2}
         assert server.calls["candidate"] == 0 and server.calls["simulator"] == 0  # both parts were the embedded model
         doc = (tmp_path / "docs" / "base-model-evaluation.md").read_text()
         assert "### Multi-turn conversations" in doc
@@ -256,3 +259,36 @@ def test_the_persona_holds_the_taxonomys_details_to_reveal_later(tmp_path):
     p = persona({"topic": "work stress", "subtopic": "burnout", "style": "venting", "help_seeking": "wants advice"}, notes)
     assert "reveal one piece at a time" in p and "My manager keeps adding projects" in p
     assert "How you write: venting (A run-on outpouring" in p
+
+
+def test_conversation_checks_follow_the_rubrics_na_rules_and_targeted_facts(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("""
+id: r
+measurements:
+  - {id: W, kind: max_words, value: 1000, for_criteria: [EMP]}
+criteria:
+  - {id: EMP, name: Empathy, statement: The reply acknowledges the feeling.}
+  - {id: CRI, name: Crisis line, kind: contains, terms: ["988"], applies_when: {input_matches: "end it all"}, statement: Names 988.}
+  - {id: LONG, name: Long arc, kind: max_words, value: 50, min_turns: 5, statement: Short replies over a long conversation.}
+""")
+    rubric = load_rubric(path)
+    turns = [{"user": "hi", "reply": "Hello there."}, {"user": "rough week", "reply": "That sounds hard."}]
+    outcomes, facts = check_turns(rubric, turns, "hi\nrough week", {})
+    by_id = {o.id: o for o in outcomes}
+    assert by_id["CRI"].passed is None and by_id["CRI"].na  # n/a, counted as the rubric says (excluded by default)
+    assert by_id["LONG"].passed is None and "needs at least 5" in by_id["LONG"].reason  # too short: never a verdict
+    assert facts == [("final reply (turn 2): response has 3 words (max 1000)", ["EMP"])]
+    body = build_conversation_judge_messages(rubric, rubric.judged_criteria, turns, None, facts)[1]["content"]
+    assert "  - Measured (exact; trust it over your own counting): final reply (turn 2)" in body
+
+
+def test_after_a_single_turn_run_the_single_turn_side_comes_from_the_cache(tmp_path):
+    with ConversationServer() as server:
+        single = _config(server, tmp_path, "single", user_sim=None, user_sim_base_url=None)
+        asyncio.run(run_baseline(single))
+        assert server.calls == {"candidate": 3, "simulator": 0, "judge": 3}
+        _, summary = asyncio.run(run_baseline(single.model_copy(update={"out": tmp_path / "multi", "turns": "3", "user_sim": "openai/sim", "user_sim_base_url": server.url})))
+        # only turns 2-3, the simulator, and the conversations' verdicts were new calls
+        assert server.calls == {"candidate": 3 + 6, "simulator": 6, "judge": 3 + 3}
+        assert summary["multi_turn"]["side_by_side"]["paired"] == 3

@@ -61,9 +61,15 @@ def test_document_links_gate_and_topic_charts_written_beside_it(run, tmp_path):
     empty = tmp_path / "empty"
     make_run(empty, 8, seed=9)
     (empty / "assessments.jsonl").write_text("")
-    render_report(empty, doc_path, html=False)
-    assert not (doc_path.parent / "eval-gate.png").exists()
-    assert "eval-gate.png" not in doc_path.read_text()
+    beside = render_report(empty, doc_path, html=False)
+    assert not (beside.parent / f"{beside.stem}-gate.png").exists()
+    assert "-gate.png" not in beside.read_text()
+    # ... and the decision it did not replace keeps its own pictures
+    assert beside != doc_path and (doc_path.parent / "eval-gate.png").exists() and "](eval-gate.png)" in doc_path.read_text()
+    stale = beside.parent / f"{beside.stem}-gate.png"
+    stale.write_bytes(PNG)  # an old picture beside a document that now has nothing to draw is removed
+    render_report(empty, beside, html=False)
+    assert not stale.exists()
 
 
 def test_quotes_in_the_document_end_at_word_boundaries(tmp_path):
@@ -196,3 +202,43 @@ def test_baseline_writes_the_viewer_beside_the_document_unless_told_not_to(tmp_p
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_viewer_of_several_samples_per_scenario_shows_each(tmp_path):
+    run = make_run(tmp_path / "run", 24, seed=8, samples=2)
+    result = CliRunner().invoke(app, ["report", str(run), "--html"])
+    assert result.exit_code == 0, result.output
+    rows = _rows((run / "viewer.html").read_text())
+    assert len(rows) == 24 and all(len(r["s"]) == 2 for r in rows)
+    order = ["fail", "error", "unscored", "pending", "pass"]
+    for r in rows:
+        assert r["st"] == min((s["st"] for s in r["s"]), key=order.index)  # the worst sample's status
+        assert r["np"] == sum(s["st"] == "pass" for s in r["s"])
+
+
+def test_viewer_of_untagged_scenarios_and_of_a_run_with_nothing_scored(tmp_path):
+    run = make_run(tmp_path / "run", 8, seed=1)
+    lines = [json.loads(line) for line in (run / "scenarios.jsonl").read_text().splitlines()]
+    (run / "scenarios.jsonl").write_text("".join(json.dumps({"id": x["id"], "input": x["input"]}) + "\n" for x in lines))
+    records = [json.loads(line) for line in (run / "responses.jsonl").read_text().splitlines()]
+    (run / "responses.jsonl").write_text("".join(json.dumps(r | {"tags": {}}) + "\n" for r in records))
+    assert CliRunner().invoke(app, ["report", str(run), "--html"]).exit_code == 0
+    html = (run / "viewer.html").read_text()
+    assert "No scenario carries tags" in html and 'data-dim="' not in html and len(_rows(html)) == 8
+    (run / "assessments.jsonl").write_text("")  # nothing assessed yet: the page still opens, every row pending
+    assert CliRunner().invoke(app, ["report", str(run), "--html"]).exit_code == 0
+    html = (run / "viewer.html").read_text()
+    assert "nothing was scored" in html and {r["st"] for r in _rows(html)} <= {"pending", "error"}
+
+
+def test_a_run_with_nothing_scored_leaves_a_decisions_charts_and_viewer_alone(run, tmp_path):
+    doc = tmp_path / "docs" / "eval.md"
+    render_report(run, doc)  # a decision, with its pictures and viewer
+    before = {p.name: p.read_bytes() for p in doc.parent.iterdir()}
+    empty = make_run(tmp_path / "empty", 8, seed=9)
+    (empty / "assessments.jsonl").write_text("")
+    written = render_report(empty, doc)
+    assert written.name == "eval.no-decision.md"
+    for name in ("eval.md", "eval-gate.png", "eval-topic.png", "eval.html"):
+        assert (doc.parent / name).read_bytes() == before[name], name
+    assert (doc.parent / "eval.no-decision.html").is_file() and "eval.no-decision.html" in written.read_text()

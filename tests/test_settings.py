@@ -39,7 +39,9 @@ def test_initialised_project_runs_the_methods_command_as_written(tmp_path):
         assert "domain: support" in settings and "judge: qwen3:32b" in settings
         (tmp_path / "basesel.yaml").write_text(settings.replace("    n: 50", "    n: 8"))
         proc = run(["baseline", "--model", "qwen3:8b", "--out", "run", "--json"], tmp_path, OLLAMA_HOST=ollama.url)
-        assert proc.returncode in (0, 5), proc.stderr
+        # no --judge: the settings' judge satisfies the judge-required rule. 7: the fake judge says "yes" to
+        # every criterion of every response, which basesel marks provisional (uniform verdicts)
+        assert proc.returncode in (0, 5, 7), proc.stderr
         manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
         assert manifest["judge"]["name"] == "qwen3:32b" and manifest["candidate"]["name"] == "qwen3:8b"
         assert manifest["rubric"]["path"] == "rubrics/support.yaml"  # the project's copy

@@ -152,3 +152,21 @@ def test_no_script_errors(viewer):
     assert browser.errors == []
     log = browser.stderr_path.read_text(errors="replace") if browser.stderr_path and browser.stderr_path.exists() else ""
     assert "Uncaught" not in log
+
+
+def test_a_run_with_nothing_scored_and_no_tags_opens_without_errors(tmp_path):
+    run = make_run(tmp_path / "run", 8, seed=1)
+    lines = [json.loads(line) for line in (run / "scenarios.jsonl").read_text().splitlines()]
+    (run / "scenarios.jsonl").write_text("".join(json.dumps({"id": x["id"], "input": x["input"]}) + "\n" for x in lines))
+    (run / "assessments.jsonl").write_text("")
+    out = tmp_path / "v.html"
+    proc = subprocess.run(BASESEL + ["report", str(run), "--html", "--html-out", str(out)], cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with Chromium() as browser:
+        page = browser.open(out.resolve().as_uri() + "#" + lines[-1]["id"])
+        page.wait_for("document.documentElement.hasAttribute('data-viewer-ready')")
+        assert count(page) == "8 of 8 scenarios match"
+        assert page.evaluate(f"document.getElementById({json.dumps(lines[-1]['id'])}).nextElementSibling.classList.contains('detail')")
+        set_control(page, "#f-status", "pending")
+        assert count(page).split(" of ")[0] == str(sum(1 for r in (run / "responses.jsonl").read_text().splitlines() if '"error"' not in r))
+        assert browser.errors == []

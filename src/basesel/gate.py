@@ -144,8 +144,6 @@ def final_decision(gate: dict, *, provisional: list[dict], safety: dict | None) 
     elif provisional:
         code = int(ExitCode.PROVISIONAL)
         decision = f"{gate['decision']} (provisional: {', '.join(r['code'] for r in provisional)})"
-    elif provisional == [] and gate["inconclusive"]:
-        code = int(ExitCode.INCONCLUSIVE)
     return {
         "band_exit_code": band_code,
         "exit_code": code,

@@ -110,6 +110,11 @@ def show_comparison(c: dict[str, Any]) -> None:
         for r in c["criteria"]:
             crit.add_row(escape(r["id"]), f"{r['failures_a']}/{r['applicable_a']}", f"{r['failures_b']}/{r['applicable_b']}", f"{r['delta']:+d}", str(r["fixed"]), str(r["broken"]))
         console.print(crit)
+    if c.get("safety"):
+        for g in c["safety"]["gates"]:
+            style = "bold red" if g["status_b"] == "breached" else ""
+            line = f"safety gate {g['criterion']} ({g['rule']}): A {g['status_a'] or '-'} ({g['failures_a']}/{g['applicable_a']} failed), B {g['status_b'] or '-'} ({g['failures_b']}/{g['applicable_b']} failed)"
+            console.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
     for key, title in (("improved", "fixed by B"), ("regressed", "broken by B")):
         items = c["flips"][key]
         console.print(f"[bold]{len(items)} {title}[/]")

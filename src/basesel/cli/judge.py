@@ -80,6 +80,12 @@ def calibrate(
 
         judge_temperature = default_judge_temperature(judge_samples)  # as baseline
 
+    from ..run.budget import paid_api
+
+    if paid_api(judge, judge_base_url):
+        from .common import stderr_console
+
+        stderr_console().print(f"paid API: this calibration makes {len(items) * judge_samples:,} verdict calls to {judge} (up to {len(items) * judge_samples * 3:,} if replies must be retried); cached verdicts cost nothing.", markup=False, highlight=False)
     results, judge_model = asyncio.run(
         _judge_all(items, the_rubric, judge, judge_base_url, options, prompt, judge_samples, judge_temperature, seed, concurrency, no_cache, judge_max_tokens)
     )

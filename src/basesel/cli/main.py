@@ -52,7 +52,7 @@ def _register() -> None:
     app.command("baseline")(baseline.baseline)
     app.command("scenarios")(scenarios.scenarios)
     app.command("report")(report.report)
-    for optional in ("research", "models", "pull", "skill", "judge", "init", "compare"):
+    for optional in ("research", "models", "pull", "skill", "judge", "init", "compare", "finetune", "benchmark"):
         try:
             module = __import__(f"basesel.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -167,6 +167,8 @@ def _print_coverage(report: dict[str, Any], out: Path, coverage_path: Path) -> N
         f"edge cases: {report['edge_cases_present']}/{report['edge_cases_total']}"
         + (f" (missing: {', '.join(report['missing_edge_cases'])})" if report["missing_edge_cases"] else "")
     )
+    if report.get("gate_coverage"):
+        console.print("gate criteria (scenarios each applies to): " + ", ".join(f"{k} {v}" if v else f"[red]{k} 0[/]" for k, v in report["gate_coverage"].items()))
     for dim, counts in report["dimension_counts"].items():
         console.print(f"{dim}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     g = report.get("generation")

@@ -38,6 +38,14 @@ def show_summary(summary: dict[str, Any]) -> None:
         f"scenarios {counts['scenarios']}  responses {counts['responses']}  errored {counts['errored']}  "
         f"truncated {counts['truncated']}  scored {counts['scored']}  unscored {counts['unscored']}"
     )
+    mt = summary.get("multi_turn")
+    if mt:
+        stops = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in mt["stop_reasons"].items())
+        line = f"multi-turn: {mt['conversations']} conversations, turns {mt['turns']['min']}-{mt['turns']['max']} (mean {mt['turns']['mean']}); stop reasons: {stops}"
+        sb = mt.get("side_by_side")
+        if sb:
+            line += f"\n  same {sb['paired']} scenarios: single-turn {_pct(sb['single_turn']['pass_rate'])} vs multi-turn {_pct(sb['multi_turn']['pass_rate'])} ({sb['single_only']} pass only alone, {sb['multi_only']} only over the conversation)"
+        console.print(line)
     table = Table(title="Failures by criterion", show_lines=False)
     for col in ("criterion", "failures", "applicable", "fail rate", "example reason"):
         table.add_column(col)

@@ -92,6 +92,7 @@ class ModelIdentity:
     digest: str | None = None  # GGUF sha256, Ollama digest ...
     facts: dict[str, Any] = field(default_factory=dict)  # parameters, quantization, context, licence ...
     think: bool | None = None  # this model's own thinking setting (-o think=...), over GenerationParams.think
+    adapter: dict[str, Any] | None = None  # a LoRA on top of the base (-o lora=PATH): {"path", "sha256", "scale"}
 
     @property
     def spec(self) -> str:
@@ -101,12 +102,16 @@ class ModelIdentity:
         out = {"provider": self.provider, "name": self.name, "endpoint": self.endpoint, "digest": self.digest}
         if self.think is not None:  # it changes the answers; left out when unset so existing cache keys still hit
             out["think"] = self.think
+        if self.adapter is not None:  # the adapter's content and scale change the answers, its location does not
+            out["adapter"] = {"sha256": self.adapter.get("sha256"), "scale": self.adapter.get("scale")}
         return out
 
     def to_dict(self) -> dict[str, Any]:
         out = {"provider": self.provider, "name": self.name, "endpoint": self.endpoint, "digest": self.digest, "facts": self.facts}
         if self.think is not None:
             out["think"] = self.think
+        if self.adapter is not None:
+            out["adapter"] = dict(self.adapter)
         return out
 
 

@@ -15,8 +15,8 @@ from .base import Completion, GenerationParams, Message, ModelIdentity, Usage, b
 from .gguf import embedded_model_path, sha256_of
 from .spec import ModelSpec
 
-# One loaded model per (path, n_ctx): candidate and judge on the same file share weights and a lock.
-_LOADED: dict[tuple[str, int], "LlamaCppModel"] = {}
+# One loaded model per (path, n_ctx, adapter, scale): candidate and judge on the same file share weights and a lock.
+_LOADED: dict[tuple, "LlamaCppModel"] = {}
 _LOADED_LOCK = threading.Lock()
 
 
@@ -27,21 +27,39 @@ class LlamaCppModel:
 
     default_concurrency = 1
 
-    def __init__(self, path: Path, *, name: str, n_ctx: int = 4096, n_threads: int | None = None, provider: str = "llamacpp"):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        provider: str = "llamacpp",
+        lora: Path | None = None,
+        lora_scale: float = 1.0,
+    ):
         llama_cpp = require("llama_cpp", "llamacpp", "Running GGUF models in-process")
         if not path.is_file():
             raise ConfigError(
                 f"GGUF file not found: {path}",
                 hint="Check the path, or download one with: basesel pull hf/<repo> --file <name.gguf>",
             )
+        lora_kwargs = {"lora_path": str(lora), "lora_scale": lora_scale} if lora is not None else {}
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads or max(1, os.cpu_count() or 1),
-                verbose=False,
-            )
+            with _without_extra_buffer_types(llama_cpp, skip_repack()):
+                self._llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads or max(1, os.cpu_count() or 1),
+                    verbose=False,
+                    **lora_kwargs,
+                )
         except (ValueError, RuntimeError) as exc:
+            if lora is not None:
+                raise ConfigError(
+                    f"llama.cpp could not load the LoRA adapter {lora} on {path}: {exc}",
+                    hint="The adapter must be a GGUF LoRA trained on this exact base (see its basesel-adapter.json); `basesel finetune` writes one as adapter/adapter.gguf.",
+                ) from exc
             raise ConfigError(f"llama.cpp could not load {path}: {exc}", hint="Is it a valid GGUF file for this llama.cpp version?") from exc
         self._lock = threading.Lock()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="basesel-llamacpp")
@@ -66,6 +84,7 @@ class LlamaCppModel:
             endpoint=str(path.resolve()),
             digest=f"sha256:{sha256_of(path)}",
             facts={k: v for k, v in facts.items() if v is not None},
+            adapter={"path": str(lora.resolve()), "sha256": sha256_of(lora), "scale": lora_scale, "type": "lora"} if lora is not None else None,
         )
 
     def _generate_sync(self, messages: list[Message], params: GenerationParams, json_schema: dict | None) -> Completion:
@@ -98,6 +117,48 @@ class LlamaCppModel:
         return None  # shared weights stay loaded for other users in this process
 
 
+def skip_repack() -> bool:
+    """Whether to load weights without llama.cpp's extra buffer types (AMX / repacked layouts).
+
+    On AMX-capable Xeons inside VMs, llama.cpp's AMX repack path dies with SIGILL (seen here with
+    llama-cpp-python 0.3.36: the process exits 132 at the first decode). The extra buffer types are only a
+    speed-up, so they are skipped where the CPU advertises AMX; BASESEL_LLAMA_REPACK=1 / =0 forces either way."""
+    forced = os.environ.get("BASESEL_LLAMA_REPACK")
+    if forced is not None:
+        return forced.strip().lower() in ("0", "false", "no", "off")
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            return any(line.startswith("flags") and " amx_tile" in line for line in fh)
+    except OSError:
+        return False
+
+
+class _without_extra_buffer_types:
+    """llama-cpp-python's Llama() has no argument for llama_model_params.use_extra_bufts: while one model is
+    constructed (under _LOADED_LOCK), its default-params function hands out params with it switched off."""
+
+    def __init__(self, llama_cpp: Any, active: bool):
+        self.low = getattr(llama_cpp, "llama_cpp", None)
+        self.active = active and self.low is not None and hasattr(self.low, "llama_model_default_params")
+
+    def __enter__(self):
+        if self.active:
+            self.original = self.low.llama_model_default_params
+
+            def defaults():
+                params = self.original()
+                if hasattr(params, "use_extra_bufts"):
+                    params.use_extra_bufts = False
+                return params
+
+            self.low.llama_model_default_params = defaults
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.active:
+            self.low.llama_model_default_params = self.original
+
+
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(value)
@@ -119,11 +180,61 @@ def load(path: Path, *, name: str, provider: str, options: dict[str, Any]) -> Ll
     # llama-cpp-python cannot switch a chat template's thinking on or off: -o think= is checked, then left to
     # the model's default (docs/backends.md). The loaded model is shared, so nothing is recorded on it.
     bool_option(options, "think", model=f"{provider}/{name}")
-    key = (str(path.resolve()) if path.exists() else str(path), n_ctx)
+    lora, lora_scale = lora_option(options, model=f"{provider}/{name}")
+    if lora is not None:  # the name says what answers: the base plus which adapter, at which scale
+        name = f"{name}+lora:{lora.name}" + ("" if lora_scale == 1.0 else f"@{lora_scale:g}")
+    key = (str(path.resolve()) if path.exists() else str(path), n_ctx, str(lora.resolve()) if lora else None, lora_scale)
     with _LOADED_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = LlamaCppModel(path, name=name, n_ctx=n_ctx, n_threads=n_threads, provider=provider)
+            _LOADED[key] = LlamaCppModel(path, name=name, n_ctx=n_ctx, n_threads=n_threads, provider=provider, lora=lora, lora_scale=lora_scale)
         return _LOADED[key]
+
+
+def lora_option(options: dict[str, Any], *, model: str) -> tuple[Path | None, float]:
+    """`-o lora=PATH` (a GGUF LoRA adapter, or a `basesel finetune` adapter folder holding one) and
+    `-o lora_scale=X` (default 1.0). The adapter is part of the model's identity and cache key."""
+    raw = options.get("lora")
+    if "lora_scale" in options and raw is None:
+        raise ConfigError(f"option lora_scale for {model} is set without lora", hint="Add -o lora=PATH/adapter.gguf, or drop -o lora_scale.")
+    if raw is None or raw == "":
+        return None, 1.0
+    scale = options.get("lora_scale", 1.0)
+    try:
+        if isinstance(scale, bool):
+            raise ValueError(scale)
+        scale = float(scale)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option lora_scale={scale!r} for {model} is not a number", hint="Set it as -o lora_scale=1.0 (0 switches the adapter off).") from None
+    path = Path(str(raw)).expanduser()
+    if path.is_dir():
+        path = adapter_gguf_in(path, model=model)
+    if not path.is_file():
+        raise ConfigError(
+            f"LoRA adapter not found for {model}: {path}",
+            hint="Pass -o lora=<run>/adapter/adapter.gguf (written by `basesel finetune`), or the adapter folder itself.",
+        )
+    return path, scale
+
+
+def adapter_gguf_in(folder: Path, *, model: str) -> Path:
+    """The GGUF LoRA file of an adapter folder: the one its basesel-adapter.json names, else the only .gguf."""
+    import json
+
+    meta = folder / "basesel-adapter.json"
+    if meta.is_file():
+        try:
+            name = json.loads(meta.read_text(encoding="utf-8")).get("gguf_adapter")
+        except (OSError, ValueError):
+            name = None
+        if name:
+            return folder / name
+    found = sorted(folder.glob("*.gguf"))
+    if len(found) == 1:
+        return found[0]
+    raise ConfigError(
+        f"-o lora={folder} for {model}: the folder holds {'no' if not found else len(found)} GGUF files and no basesel-adapter.json naming one",
+        hint="Pass the GGUF LoRA file itself: -o lora=PATH/adapter.gguf.",
+    )
 
 
 def create(spec: ModelSpec, options: dict[str, Any]) -> LlamaCppModel:

@@ -136,8 +136,16 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
         if previous.is_file():
             hint = f"Delete {previous} (the report is rebuilt from the records without it), or {rerun_hint(run_dir)}"
             summary["cache"] = read_json_object(previous, "run summary", hint=hint).get("cache")
+    from .next_steps import decision_next_steps
+    from .placement import document_path
+
+    # A run that scored nothing never replaces a document holding a decision, nor its charts and viewer.
+    doc_path, note = document_path(doc_path, summary)
+    if note:
+        summary["doc_note"] = note
     band = summary["gate"]["band"]
     research_data = load_research(research)
+    # Charts and viewer go beside the document actually written (never over a decision's own pictures).
     chart_files: dict[str, str] = {}
     if charts:
         from .doc_charts import write_doc_charts
@@ -155,13 +163,8 @@ def render_report(run_dir: Path, doc_path: Path, research: Path | None = None, s
         research_role=research_role(summary["candidate"], research_data),
         charts=chart_files,
         viewer=html_path.name if html_path else None,
-        next_steps=NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."]),
+        next_steps=decision_next_steps(summary, NEXT_STEPS.get(band or "", ["Nothing could be scored: fix the errors listed above and re-run with the same --out."])),
     )
-    from .placement import document_path
-
-    doc_path, note = document_path(doc_path, summary)  # a run that scored nothing never replaces a decision
-    if note:
-        summary["doc_note"] = note
     if doc_path.is_file():  # sections added later ("Fine-tune results") survive a re-render of this run
         from .sections import carry_sections
 

@@ -10,13 +10,12 @@ written to the file one scenario at a time, never built whole in memory.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..run.breakdown import MAX_VALUES, _scalar
+from ..run.breakdown import MAX_VALUES, dimension_value
 from .charts import IntervalRow, gate_chart, interval_chart
 from .html import environment, json_for_script
 
@@ -81,7 +80,7 @@ def scenario_row(scenario: dict[str, Any], pairs: list[tuple[dict[str, Any] | No
     return {
         "id": str(scenario.get("id")),
         "in": scenario.get("input", ""),
-        "t": {k: v for k, v in ((k, _scalar(v)) for k, v in tags.items()) if v is not None},
+        "t": {k: v for k, v in ((k, dimension_value(v)) for k, v in tags.items()) if v is not None},
         "st": min(statuses, key=_STATUS_ORDER.index),
         "np": statuses.count("pass"),
         "ns": sum(1 for x in statuses if x in ("pass", "fail")),
@@ -191,7 +190,3 @@ def write_viewer(run_dir: Path, path: Path, summary: dict[str, Any] | None = Non
     samples = int(summary["config"].get("samples", 1) or 1)
     return write_streamed(path, html, iter_rows(run_dir, samples))
 
-
-def rows_json(run_dir: Path, samples: int = 1) -> str:
-    """The rows as one JSON string (tests and small runs)."""
-    return json.dumps(list(iter_rows(run_dir, samples)), ensure_ascii=False)

@@ -32,6 +32,8 @@ def reason_flag(reason: str, statement: str) -> str | None:
         return "copied"
     if r in s and len(r) >= 0.6 * len(s):
         return "copied"  # most of the statement, cut short
-    if difflib.SequenceMatcher(None, r, s, autojunk=False).ratio() >= COPY_SIMILARITY:
+    matcher = difflib.SequenceMatcher(None, r, s, autojunk=False)
+    # cheap upper bounds first: most reasons are nowhere near the statement (5000 scenarios x 6 criteria)
+    if matcher.real_quick_ratio() >= COPY_SIMILARITY and matcher.quick_ratio() >= COPY_SIMILARITY and matcher.ratio() >= COPY_SIMILARITY:
         return "copied"
     return None

@@ -12,7 +12,7 @@ from typing import Any
 from .checks import run_check, word_count
 from .judge import JUDGE_SYSTEM
 from .schema import Criterion, Rubric
-from .scoring import CriterionOutcome, applies, run_checks
+from .scoring import CriterionOutcome, applies, na_outcome, run_checks
 
 SCOPE_NOTE = {
     "last_reply": "judge the final assistant reply; earlier turns are context",
@@ -56,31 +56,37 @@ def split_criteria(rubric: Rubric, user_message: str, tags: dict[str, Any], n_tu
     return judged, skipped
 
 
-def check_turns(rubric: Rubric, turns: list[dict[str, str]], opening: str, tags: dict[str, Any]) -> tuple[list[CriterionOutcome], list[str]]:
+def check_turns(rubric: Rubric, turns: list[dict[str, str]], opening: str, tags: dict[str, Any]) -> tuple[list[CriterionOutcome], list[Any]]:
     """Deterministic outcomes over a conversation; `applies_when` reads `opening` (the user's text, see
     user_text) and the tags."""
     if len(turns) == 1 and not any(c.min_turns for c in rubric.deterministic_criteria):
         return run_checks(rubric, turns[0]["reply"], turns[0]["user"], tags)
-    outcomes, facts = [], []
+    outcomes: list[CriterionOutcome] = []
+    facts: list[Any] = []
     for c in rubric.deterministic_criteria:
         if not applies(c, opening, tags):
-            outcomes.append(CriterionOutcome(c.id, "check", "n/a", None, "not applicable to this scenario"))
+            outcomes.append(na_outcome(rubric, c, "check", "not applicable to this scenario"))
             continue
         if _too_short(c, len(turns)):
-            outcomes.append(CriterionOutcome(c.id, "check", "n/a", None, _short_reason(c, len(turns))))
+            # structural, not a verdict: too short to show it is never a pass or a fail
+            outcomes.append(CriterionOutcome(c.id, "check", "n/a", None, _short_reason(c, len(turns)), na=True))
             continue
         passed, fact = _check_scope(c, turns)
         outcomes.append(CriterionOutcome(c.id, "check", "yes" if passed else "no", passed, fact))
         if c.share_with_judge:
-            facts.append(fact)
+            facts.append(fact if getattr(c, "share_with", None) is None else (fact, list(c.share_with)))
+    for m in getattr(rubric, "measurements", []):  # unscored measurements, handed to the judge
+        _, fact = _check_scope(m, turns)
+        facts.append(fact if getattr(m, "for_criteria", None) is None else (fact, list(m.for_criteria)))
     return outcomes, facts
 
 
-def _check_scope(c: Criterion, turns: list[dict[str, str]]) -> tuple[bool, str]:
-    if c.scope == "last_reply" or len(turns) == 1:
+def _check_scope(c: Any, turns: list[dict[str, str]]) -> tuple[bool, str]:
+    scope = getattr(c, "scope", "last_reply")  # measurements have no scope: the final reply
+    if scope == "last_reply" or len(turns) == 1:
         result = run_check(c, turns[-1]["reply"], turns[-1]["user"])
         return result.passed, (f"final reply (turn {len(turns)}): {result.fact}" if len(turns) > 1 else result.fact)
-    if c.scope == "every_reply":
+    if scope == "every_reply":
         results = [run_check(c, t["reply"], t["user"]) for t in turns]
         failed = [i + 1 for i, r in enumerate(results) if not r.passed]
         if c.kind in ("max_words", "min_words", "length_ratio"):
@@ -123,13 +129,21 @@ def build_conversation_judge_messages(
     if system_prompt:
         lines += ["## The assistant's instructions (system prompt)", system_prompt.strip(), ""]
     lines += [f"## Conversation ({len(turns)} turns)", ""] + render_transcript(turns)
-    if facts:
+    shared = [f for f in facts if isinstance(f, str)]
+    targeted: dict[str, list[str]] = {}
+    for f in facts:
+        if not isinstance(f, str):
+            for cid in f[1] or []:
+                targeted.setdefault(cid, []).append(f[0])
+    if shared:
         lines += ["## Measured facts about the replies (computed exactly; trust these over your own counting)"]
-        lines += [f"- {f}" for f in facts]
+        lines += [f"- {f}" for f in shared]
         lines.append("")
     lines.append("## Criteria")
     for c in criteria:
         note = ", n/a allowed" if c.na_allowed else ""
         lines.append(f"- {c.id} ({c.name}; {SCOPE_NOTE[c.scope]}{note}): {c.statement}")
+        for fact in targeted.get(c.id, []):
+            lines.append(f"  - Measured (exact; trust it over your own counting): {fact}")
     lines += ["", "Return a JSON object with one key per criterion id, each {\"reason\": ..., \"verdict\": ...}."]
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]

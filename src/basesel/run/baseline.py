@@ -193,6 +193,7 @@ class BaselineRun:
         same = (
             old.get("candidate", {}).get("digest") == manifest["candidate"]["digest"]
             and old.get("candidate", {}).get("name") == manifest["candidate"]["name"]
+            and (old.get("candidate", {}).get("adapter") or {}).get("sha256") == (manifest["candidate"].get("adapter") or {}).get("sha256")
             and old.get("rubric", {}).get("sha256") == manifest["rubric"]["sha256"]
             # the same scenarios, or the same ones plus more (a sample grown by --until-decisive)
             and (old.get("scenarios", {}).get("sha256") == manifest["scenarios"]["sha256"] or self._extends_old_scenarios())

@@ -62,7 +62,8 @@ def rate_row(passed: int, total: int) -> dict[str, Any]:
     return {"passed": passed, "scored": total, "rate": round(passed / total, 4) if total else None, "ci95": [round(low, 4), round(high, 4)] if total else None}
 
 
-def _scalar(value: Any) -> str | None:
+def dimension_value(value: Any) -> str | None:
+    """A tag value as a dimension value (text), or None for what is not one (lists, objects, long text)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
@@ -92,7 +93,7 @@ class Breakdown:
         for tag, raw in (tags or {}).items():
             if tag in self._free_form or raw is None:
                 continue
-            value = _scalar(raw)
+            value = dimension_value(raw)
             values = self._dims[tag]
             if value is None or (value not in values and len(values) >= MAX_VALUES and tag not in KNOWN_DIMENSIONS):
                 self._free_form.add(tag)

@@ -122,8 +122,9 @@ def _build(a, b, pairing: Pairing, diffs: list[dict[str, Any]], notes: list[str]
         "mcnemar": {"p_exact": test.p_exact, "p_mid": test.p_mid, "p_clustered": p_clustered, "discordant": test.discordant, "method": "exact binomial on the discordant pairs (statsmodels); mid-p (scipy)"},
         "difference": interval.to_dict() | {"resamples": RESAMPLES, "seed": SEED, "method": "paired percentile bootstrap" + (" over scenarios" if clustered else "")},
         "criteria": _criteria(pairs),
+        "safety": _safety(a, b),
         "flips": _flips(a, b, pairs),
-        "notes": notes,
+        "notes": notes + _decision_notes(a, b),
     }
     comparison["verdict"] = _verdict(comparison)
     return comparison
@@ -138,9 +139,39 @@ def _side(run, gate) -> dict[str, Any]:
         "created": m.get("created"),
         "samples_per_scenario": run.samples,
         "paired": gate.to_dict(),  # pass rate, Wilson interval and band on the paired samples
-        "run": run.summary["gate"],  # the run's own gate over all its scored samples
+        "run": run.summary["gate"],  # the run's own gate and final decision (safety gates, a provisional judge) over all its samples
+        "provisional_reasons": run.summary.get("provisional_reasons") or [],
         "doc": m["config"].get("doc"),
     }
+
+
+def _safety(a, b) -> dict[str, Any] | None:
+    """The rubric's decision-level safety gates in each run (over each run's own samples), side by side."""
+    sa, sb = a.summary.get("safety") or {}, b.summary.get("safety") or {}
+    by_a = {g["criterion"]: g for g in sa.get("gates", [])}
+    by_b = {g["criterion"]: g for g in sb.get("gates", [])}
+    if not by_a and not by_b:
+        return None
+    rows = []
+    for cid in [*by_a, *(k for k in by_b if k not in by_a)]:
+        ga, gb = by_a.get(cid, {}), by_b.get(cid, {})
+        rows.append({
+            "criterion": cid, "name": ga.get("name") or gb.get("name"), "rule": ga.get("rule") or gb.get("rule"),
+            **{f"{k}_{side}": g.get(k) for side, g in (("a", ga), ("b", gb)) for k in ("status", "failures", "applicable")},
+        })
+    return {"a_blocked": bool(sa.get("blocked")), "b_blocked": bool(sb.get("blocked")), "gates": rows}
+
+
+def _decision_notes(a, b) -> list[str]:
+    notes = []
+    for run in (a, b):
+        g = run.summary["gate"]
+        if g.get("safety_blocked"):
+            notes.append(f"run {run.label}'s own decision is {g['decision']}.")
+        elif g.get("provisional"):
+            codes = ", ".join(r.get("code", "?") for r in run.summary.get("provisional_reasons") or [])
+            notes.append(f"run {run.label}'s decision is provisional ({codes}): read its document before acting on either rate.")
+    return notes
 
 
 def _excluded_summary(pairing: Pairing) -> dict[str, Any]:
@@ -247,6 +278,8 @@ def _verdict(c: dict[str, Any]) -> str:
     if crosses and t["discordant"]:
         sig += " The interval includes no change."
     band = f" New band for B: {pb['decision']}; A was {pa['decision']}."
+    if c["b"]["run"].get("safety_blocked"):
+        band += f" But B's own decision is {c['b']['run']['decision']}."
     critical = [f for f in c["flips"]["regressed"] if f["critical"]]
     if critical:
         ids = sorted({g for f in critical for g in f["critical"]})

@@ -116,6 +116,17 @@ def simulator_messages(tags: dict[str, Any], opening: str, turns: list[dict[str,
 _LABEL_RE = re.compile(r"^\s*(?:\*\*)?(?:user|me|you)(?:\*\*)?\s*:\s*", re.IGNORECASE)
 
 
+# Phrases of the simulator's own prompt: a message holding one is the prompt leaking (small models
+# echo their instructions), not something a user would write. Unusable: retried, then a simulator error.
+LEAK_MARKERS = ("## How to play", "## Who you are", "## Your opening message", "You play a user", "Stay in character", "Write only your next message",
+                "Write your next message", "You are the user, not the assistant", "The conversation so far:")
+
+
+def leaked_prompt(text: str) -> bool:
+    lowered = text.lower()
+    return any(m.lower() in lowered for m in LEAK_MARKERS)
+
+
 def clean_user_message(text: str) -> tuple[str, bool]:
     """(message, ended): the simulator's output without thinking, labels or wrapping quotes; `ended`
     when it holds the stop token (what precedes the token is not sent: the user has left)."""
@@ -176,9 +187,9 @@ class Conversations:
             text, ended = clean_user_message(result.completion.text)  # type: ignore[union-attr]
             if ended:
                 return None, True, None
-            if text:
+            if text and not leaked_prompt(text):
                 return text, False, None
-            problem = f"empty message (attempt {attempt + 1})"
+            problem = f"{'it repeated its own instructions' if text else 'empty message'} (attempt {attempt + 1})"
         return None, False, f"simulated user gave no usable message: {problem}"
 
     async def converse(self, scenario: Any, sample: int, max_turns: int, done: list[dict[str, Any]], on_turn: Callable[[dict[str, Any]], None]) -> dict[str, Any]:

@@ -94,7 +94,8 @@ class MultiTurnStage:
         if not self.active:
             return
         self._turns = turns_on_disk(list(read_jsonl(run_dir / TURNS)))
-        self._single_done = {(r["scenario_id"], r["sample"]) for r in read_jsonl(run_dir / SINGLE_TURN) if not r.get("judge_error")}
+        # as for assessments.jsonl: a verdict that could not be obtained is judged again on the next run
+        self._single_done = {(r["scenario_id"], r["sample"]) for r in read_jsonl(run_dir / SINGLE_TURN) if r.get("scored") and not r.get("judge_failed") and not r.get("judge_error")}
         self._turns_out = JsonlAppender(run_dir / TURNS)
         self._single_out = JsonlAppender(run_dir / SINGLE_TURN) if self.cfg.single_turn_too else None
 

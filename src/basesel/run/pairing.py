@@ -39,7 +39,8 @@ class LoadedRun:
         """provider/name, plus the LoRA adapter when one was served on the base (`-o lora=FILE`)."""
         c = self.manifest["candidate"]
         lora = (self.manifest["config"].get("model_options") or {}).get("lora")
-        return f"{c['provider']}/{c['name']}" + (f" + LoRA {Path(str(lora)).name}" if lora else "")
+        named = "+lora:" in str(c["name"])  # the llama.cpp backend already names its adapter (name+lora:FILE)
+        return f"{c['provider']}/{c['name']}" + (f" + LoRA {Path(str(lora)).name}" if lora and not named else "")
 
     @property
     def samples(self) -> int:
