@@ -84,7 +84,7 @@ def test_vllm_processor_for_local_weights_stops_at_the_gpu_check(tmp_path, stub)
     url, _ = stub
     before = ray_processes()
     proc = run(tmp_path, "--model", "vllm/Qwen/Qwen2.5-0.5B-Instruct", "--engine", "ray", "--judge", "openai/judge", "--judge-base-url", url,
-               "--domain", "support", "-n", "2", "--out", "run", *RAY_OPTIONS)
+               "--domain", "support", "-n", "21", "--out", "run", *RAY_OPTIONS)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "has 0 GPUs" in proc.stderr and "--ray-address" in proc.stderr
     deadline = time.monotonic() + 30

@@ -71,6 +71,7 @@ class RayDataModel:
 
     def _connect(self) -> None:
         ray = require("ray", "ray", "The Ray Data LLM engine (--engine ray)")
+        require("aiohttp", "ray", "The Ray Data LLM engine (--engine ray)")  # ray.data.llm imports it; ray[data] does not bring it
         require("ray.data.llm", "ray", "The Ray Data LLM engine (--engine ray)")
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False}
@@ -114,7 +115,7 @@ class RayDataModel:
                 headers["Authorization"] = f"Bearer {key}"
             config = HttpRequestProcessorConfig(
                 url=self.url.rstrip("/") + "/chat/completions", headers=headers, batch_size=self.batch_size,
-                concurrency=self.ray_concurrency, should_continue_on_error=True,
+                concurrency=self.ray_concurrency,  # (no should_continue_on_error here: a failed Dataset fails its calls, retried)
             )
             return build_processor(config, postprocess=_http_result)
         return self._vllm_processor()
