@@ -311,7 +311,10 @@ def test_self_consistency_with_a_deterministic_stand_in_judge(tmp_path, monkeypa
     from basesel.run.config import RunConfig
 
     judge, candidate = SeededJudge(), PoliteCandidate()
-    monkeypatch.setattr(baseline_module, "create_model", lambda spec, base_url=None, options=None: judge if "judge" in spec else candidate)
+    import basesel.models as models_package
+
+    # the run opens its models through run/endpoints.py, which looks create_model up when it is called
+    monkeypatch.setattr(models_package, "create_model", lambda spec, base_url=None, options=None: judge if "judge" in spec else candidate)
     config = RunConfig(model="standin/candidate", judge="standin/judge", rubric=REPO / "rubrics" / "support.yaml", taxonomy=REPO / "taxonomies" / "support.yaml", n=21, judge_samples=samples, out=tmp_path / "run")
     _, summary = asyncio.run(baseline_module.run_baseline(config))
     rel = summary["judge_reliability"]
