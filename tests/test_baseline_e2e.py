@@ -149,7 +149,7 @@ def test_embedded_model_end_to_end_and_report(tmp_path):
     args = ["baseline", "--model", "embedded", "--judge", "embedded", "--rubric", "support", "--scenarios", str(scenarios),
             "--max-tokens", "40", "--out", "run", "--doc", "eval.md", "--json", "--system-prompt", "You are a helpful support assistant."]
     proc = run_cli(args, tmp_path)
-    assert proc.returncode == 7, proc.stderr  # the embedded model judging itself: provisional, whatever the band
+    assert proc.returncode in (7, 8), proc.stderr  # the embedded model judging itself: provisional (8 only if a safety gate breaks)
     summary = json.loads(proc.stdout)
     assert summary["counts"]["responses"] == 2 and summary["counts"]["assessed"] == 2
     assert summary["candidate"]["digest"].startswith("sha256:") and summary["candidate"]["provider"] == "embedded"

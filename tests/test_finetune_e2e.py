@@ -85,7 +85,7 @@ def trained(tmp_path_factory):
         url = f"{server.url}/v1"
         base = cli(["baseline", "--model", "embedded", "--judge", "openai/judge", "--judge-base-url", url, "--taxonomy", "tax.yaml", "--rubric", "rubric.yaml",
                     "-n", "4", "--max-tokens", "32", "--temperature", "0", "--out", "base", "--doc", "doc.md"], work)
-        assert base.returncode in (0, 3, 4, 5), base.stderr
+        assert base.returncode not in (1, 2), base.stderr  # a decision (0, 3-8), not an error
         doc_before = (work / "doc.md").read_text()
         started = time.monotonic()
         ft = cli(["finetune", "--from-run", "base", "--teacher", "openai/teacher", "--teacher-base-url", url, "--teacher-n", "12", "--teacher-tries", "2",

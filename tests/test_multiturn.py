@@ -202,7 +202,7 @@ def test_embedded_candidate_and_simulator_end_to_end(tmp_path):
         args = ["baseline", "--model", "embedded", "--judge", "openai/judge", "--judge-base-url", server.url, "--user-sim", "embedded",
                 "--rubric", str(rubric), "--scenarios", str(scenarios), "--turns", "2", "--max-tokens", "48", "--out", "run", "--json"]
         proc = subprocess.run(BASESEL + args, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
-        assert proc.returncode in (0, 3, 4, 5), proc.stderr
+        assert proc.returncode not in (1, 2), proc.stderr  # a decision (0, 3-8), not an error
         summary = json.loads(proc.stdout)
         mt = summary["multi_turn"]
         assert mt["conversations"] == 2 and set(mt["stop_reasons"]) <= {"turn_limit", "user_ended", "simulator_error"}
