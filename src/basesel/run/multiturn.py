@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from ..models import ChatModel, GenerationParams, create_model
+from ..models import ChatModel, GenerationParams
 from ..models.spec import redact_url
 from .conversation import TURNS, Conversations, graded, parse_turns, scenario_turns, taxonomy_notes, turns_on_disk
 from .files import JsonlAppender, read_jsonl
@@ -59,8 +59,12 @@ class MultiTurnStage:
         if not is_multi_turn(self.cfg, self.run.p.scenarios):
             return
         same_as = _reusable(self.run)
-        self.simulator = same_as or create_model(self.cfg.user_sim, base_url=self.cfg.user_sim_base_url, options=self.cfg.user_sim_options)
-        if same_as is None:
+        if same_as is not None:
+            self.simulator = same_as
+        else:
+            from .endpoints import open_model  # the route every run model is opened by, looked up when called
+
+            self.simulator = open_model(self.cfg.user_sim, self.cfg.user_sim_base_url, [], self.cfg.user_sim_options)
             describe = getattr(self.simulator, "describe", None)
             if describe is not None:
                 await describe()
