@@ -131,6 +131,63 @@ def test_benchmark_resumes_after_a_kill(tmp_path):
         server.server_close()
 
 
+FREE_TEXT_RUBRIC = """
+id: replies
+criteria:
+  - id: HELP
+    name: Helps
+    statement: The reply helps with the user's actual request.
+  - id: KIND
+    name: Polite
+    statement: The reply is polite.
+  - id: SHORT
+    name: Short
+    kind: max_words
+    value: 30
+    statement: The reply is at most 30 words.
+"""
+
+
+def test_free_text_task_graded_by_a_rubric_with_a_judge_on_its_own_server(tmp_path):
+    """A bare JSONL of inputs + --rubric: each answer graded by the judge (+ the rubric's checks),
+    rubric_pass per condition, the failed criteria per item, the judge named in the summary."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from scripted_server import ScriptedServer
+
+    def candidate(user: str) -> str:
+        if "refund" in user:
+            return "No."  # the judge says it does not help
+        if "essay" in user:
+            return "word " * 40  # fails the 30-word check, whatever the judge says
+        return "Sorry about that: I have reset your session, please sign in again."
+
+    def judge(user: str, criteria: dict[str, str]) -> dict:
+        return {cid: {"reason": f"The reply to '{user[:25]}' was read in full.", "verdict": "no" if cid == "HELP" and "refund" in user else "yes"} for cid in criteria}
+
+    inputs = ["I want a refund for March", "I cannot sign in", "write me an essay on outages", "my session expired",
+              "please refund my order", "login loops forever"]
+    task = tmp_path / "replies.jsonl"
+    task.write_text("".join(json.dumps({"id": f"q{i}", "input": text, "split": "test" if i < 6 else "train"}) + "\n" for i, text in enumerate(inputs)))
+    rubric = tmp_path / "replies-rubric.yaml"
+    rubric.write_text(FREE_TEXT_RUBRIC)
+    with ScriptedServer(candidate, judge, models=("x", "judge")) as cand_server, ScriptedServer(candidate, judge, models=("x", "judge")) as judge_server:
+        args = ["benchmark", "--task-file", str(task), "--rubric", str(rubric), "--model", "openai/x", "--base-url", cand_server.url,
+                "--judge", "openai/judge", "--judge-base-url", judge_server.url, "--conditions", "zero-shot", "--resamples", "200", "--out", "runs/ft", "--json"]
+        proc = run_cli(args, tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        # the candidate's server answered only the candidate, the judge's only the judge
+        assert cand_server.calls == {"candidate": 6, "judge": 0} and judge_server.calls == {"candidate": 0, "judge": 6}
+    summary = json.loads(proc.stdout)
+    (cell,) = summary["cells"]
+    assert cell["metric"] == "rubric_pass" and cell["value"] == pytest.approx(3 / 6)  # 2 refunds fail HELP, the essay fails SHORT
+    preds = {r["item_id"]: r for r in map(json.loads, (tmp_path / "runs" / "ft" / "predictions.jsonl").read_text().splitlines())}
+    assert preds["q0"]["failed_criteria"] == ["HELP"] and preds["q2"]["failed_criteria"] == ["SHORT"] and preds["q1"]["failed_criteria"] == []
+    assert [preds[f"q{i}"]["correct"] for i in range(6)] == [False, True, False, True, False, True]
+    assert any("judge openai/judge" in w for w in summary["warnings"])
+    manifest = json.loads((tmp_path / "runs" / "ft" / "manifest.json").read_text())
+    assert manifest["judge"]["name"] == "judge" and manifest["tasks"][0]["kind"] == "free_text"
+
+
 # -- bad input --------------------------------------------------------------------------------------
 def test_unknown_task(tmp_path):
     assert_clean_error(run_cli(["benchmark", "--tasks", "banking77,nope", "--model", "embedded"], tmp_path), "unknown task 'nope'", "banking77, cuad, fpb, ledgar, mbpp, medmcqa", "--task-file")

@@ -205,3 +205,18 @@ def test_the_resampling_f1_equals_scikit_learn_with_labels():
             idx = np.array([rng.randrange(n) for _ in range(n)])
             expected = metrics.classification_metric(metric, [records[i]["gold"] for i in idx], [records[i]["pred"] for i in idx], labels)
             assert stat(idx) == pytest.approx(expected), (metric, records)
+
+
+def test_free_text_judge_notes_name_the_judge_and_flag_a_tiny_or_self_judge():
+    from basesel.bench.summary import _judge_notes
+
+    tasks = [{"id": "replies", "kind": "free_text"}, {"id": "banking77", "kind": "classification"}]
+    models = [{"spec": "openai/x", "identity": {"digest": "d-cand"}}]
+    strong = {"provider": "openai", "name": "gpt-4o-mini", "facts": {}, "digest": "d-judge"}
+    assert _judge_notes({"judge": strong, "tasks": tasks, "models": models}) == [
+        "replies: answers graded by the rubric with judge openai/gpt-4o-mini at temperature 0, one verdict per answer"]
+    tiny = {"provider": "embedded", "name": "SmolLM2-135M-Instruct", "facts": {"parameters": 135e6}}
+    assert "tiny model" in _judge_notes({"judge": tiny, "tasks": tasks, "models": models})[1]
+    itself = dict(strong, digest="d-cand")
+    assert "grades its own answers" in _judge_notes({"judge": itself, "tasks": tasks, "models": models})[1]
+    assert _judge_notes({"judge": strong, "tasks": tasks[1:], "models": models}) == []

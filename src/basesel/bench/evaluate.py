@@ -167,7 +167,8 @@ async def _rubric(ctx: Context, item: Item, text: str) -> dict[str, Any]:
     a = assess(rubric, item.id, 0, checks, judged, samples, skipped)
     if not a.scored:
         return {"error": f"unscored: {a.unscored_reason}", "pred": answer[:OUTPUT_KEEP]}
-    return {"pred": answer[:OUTPUT_KEEP], "invalid": False, "correct": bool(a.passed), "score": float(bool(a.passed)), "rubric_score": a.score}
+    return {"pred": answer[:OUTPUT_KEEP], "invalid": False, "correct": bool(a.passed), "score": float(bool(a.passed)), "rubric_score": a.score,
+            "failed_criteria": [o.id for o in a.outcomes if o.passed is False]}
 
 
 def message_dicts(messages: list[Message]) -> list[dict[str, str]]:

@@ -70,6 +70,7 @@ class BenchConfig:
     adapter: Adapter | None = None
     apis: list[str] = field(default_factory=list)
     judge: str = "embedded"
+    judge_base_url: str | None = None
     seed: int = 0
     concurrency: int | None = None
     constrain: bool = True
@@ -150,7 +151,7 @@ class BenchmarkRun:
         for row in self.rows:
             self.executor.set_limit(row.model, cfg.concurrency)
         if any(t.task.kind == "free_text" for t in cfg.tasks):
-            self.judge = create_model(cfg.judge)
+            self.judge = create_model(cfg.judge, base_url=cfg.judge_base_url)
             await _describe(self.judge)
 
     def manifest(self) -> dict[str, Any]:
@@ -172,10 +173,11 @@ class BenchmarkRun:
             "seed": self.cfg.seed,
             "conditions": self.cfg.conditions,
             "constrained_decoding": self.cfg.constrain,
-            "models": [{"key": r.key, "spec": r.spec, "hosted": r.hosted, "conditions": r.conditions, "identity": r.model.identity.to_dict()} for r in self.rows],
+            "models": [{"key": r.key, "spec": r.spec, "hosted": r.hosted, "conditions": r.conditions, "identity": _redacted_identity(r.model)} for r in self.rows],
             "base_url": redact_url(self.cfg.base_url),
+            "judge_base_url": redact_url(self.cfg.judge_base_url),
             "adapter": self.cfg.adapter.to_dict() if self.cfg.adapter else None,
-            "judge": self.judge.identity.to_dict() if self.judge else None,
+            "judge": _redacted_identity(self.judge) if self.judge else None,
             "tasks": [
                 {"id": t.task.id, "name": t.task.title, "kind": t.task.kind, "metric": t.task.metric, "labels": t.labels, "max_tokens": t.task.max_tokens,
                  "seed": t.task.seed, "source": t.source, "items_sha256": t.items_sha256, "warnings": t.warnings, "spec": t.task.model_dump(mode="json", exclude={"items"})}
@@ -300,6 +302,13 @@ def _prewarm_imports() -> None:
 
 def _key(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return (r.get("task"), r.get("model"), r.get("condition"), r.get("item_id"))  # type: ignore[return-value]
+
+
+def _redacted_identity(model: ChatModel) -> dict[str, Any]:
+    """A model's identity for the manifest, its endpoint without credentials."""
+    ident = model.identity.to_dict()
+    ident["endpoint"] = redact_url(ident.get("endpoint"))
+    return ident
 
 
 async def _describe(model: ChatModel) -> None:

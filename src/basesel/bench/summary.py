@@ -60,6 +60,7 @@ def summarize(run_dir: Path) -> dict[str, Any]:
                 cells.append(_cell(task, m, condition, rows, scored, labels, timing.get((task["id"], m["key"], condition)), assumptions, settings, resamples))
         comparisons += _comparisons(task, by_cell, labels, resamples)
         break_evens += _break_evens(task["id"], [c for c in cells if c["task"] == task["id"]], assumptions)
+    warnings += _judge_notes(manifest)
     missing = sorted({c["cost"]["missing_price"] for c in cells if c["cost"].get("missing_price")})
     if missing:
         warnings.append(f"no price in the pricing table for: {', '.join(missing)} (their cost is unknown; add them to configs/pricing.yaml or BASESEL_PRICING)")
@@ -73,6 +74,24 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         "cells": cells, "comparisons": comparisons, "break_even": break_evens,
         "assumptions": assumptions.lines(), "settings": settings, "warnings": warnings,
     }
+
+
+def _judge_notes(manifest: dict[str, Any]) -> list[str]:
+    """Free-text tasks are scored by a judge: name it, and say when its scores are weak evidence."""
+    from ..run.baseline import is_tiny
+
+    judge = manifest.get("judge")
+    free = [t["id"] for t in manifest["tasks"] if t["kind"] == "free_text"]
+    if not judge or not free:
+        return []
+    name = f"{judge.get('provider')}/{judge.get('name')}"
+    notes = [f"{', '.join(free)}: answers graded by the rubric with judge {name} at temperature 0, one verdict per answer"]
+    judged_models = {m["identity"].get("digest") or m["spec"] for m in manifest["models"]}
+    if is_tiny(judge.get("facts", {}), judge.get("name", "")) or judge.get("provider") == "embedded":
+        notes.append(f"the judge {name} is a tiny model: its rubric scores are a smoke check, not evidence (pass --judge with a model of 3B+ parameters, e.g. --judge openai/gpt-4o-mini)")
+    elif (judge.get("digest") or None) in judged_models:
+        notes.append(f"the judge {name} is also one of the benchmarked models: it grades its own answers")
+    return notes
 
 
 def _cell(task, m, condition, rows, scored, labels, timing, a: costs.TcoAssumptions, settings, resamples) -> dict[str, Any]:
