@@ -208,3 +208,14 @@ def test_reasoning_returned_apart_by_a_vllm_server_is_counted_as_thinking():
     assert done.text.startswith("Thanks for reaching out") and "think" not in done.text  # the answer alone
     reasoning = "Let me think about the order status. " * 4
     assert done.usage.thinking_tokens == (len(reasoning) + 3) // 4  # estimated: the server did not count it
+
+
+def test_a_vllm_server_never_gets_the_openai_key(monkeypatch):
+    """OPENAI_API_KEY is OpenAI's: a remote vllm/ server without VLLM_API_KEY gets no key, not that one."""
+    from basesel.models import create_model
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-s3cret")
+    remote = create_model("vllm/Qwen/Qwen3-8B", base_url="http://gpu-box.example:8000/v1")
+    assert remote._api_key == "not-needed" and not remote._keyed
+    monkeypatch.setenv("VLLM_API_KEY", "vllm-key")
+    assert create_model("vllm/Qwen/Qwen3-8B", base_url="http://gpu-box.example:8000/v1")._api_key == "vllm-key"

@@ -28,7 +28,8 @@ class OpenAICompatModel:
             if base_url and is_local_url(base_url):
                 api_key = "not-needed"  # local servers ignore it, the SDK insists on one
             elif spec.provider == "vllm" or base_url:
-                api_key = os.environ.get("OPENAI_API_KEY") or "not-needed"
+                # a server without a key; a vllm/ server never gets OPENAI_API_KEY (it is not OpenAI's: VLLM_API_KEY is its key)
+                api_key = "not-needed"
             else:
                 raise ConfigError(
                     "OPENAI_API_KEY is not set",
@@ -110,7 +111,7 @@ class OpenAICompatModel:
             if exc.status_code in (401, 403):
                 raise ModelError(
                     f"{self.identity.endpoint} refused the API key ({exc.status_code})",
-                    hint="Check OPENAI_API_KEY (or the key your server expects)." + url_credentials_note(self.base_url, self._keyed, "OPENAI_API_KEY" if self.identity.provider == "openai" else "VLLM_API_KEY and OPENAI_API_KEY"),
+                    hint=("Check VLLM_API_KEY (the key the vLLM server was started with, --api-key)." if self.identity.provider == "vllm" else "Check OPENAI_API_KEY (or the key your server expects).") + url_credentials_note(self.base_url, self._keyed, "OPENAI_API_KEY" if self.identity.provider == "openai" else "VLLM_API_KEY"),
                 ) from exc
             if exc.status_code == 404:
                 raise ModelError(f"model '{self.model_name}' not found at {self.identity.endpoint}", hint="Check the model name the server serves (GET /v1/models).") from exc

@@ -110,7 +110,7 @@ class RayDataModel:
 
         if self.mode == "http":
             headers = {}
-            key = os.environ.get("VLLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+            key = os.environ.get("VLLM_API_KEY")  # the server's own key, never the OpenAI one
             if key and not is_local_url(self.url):
                 headers["Authorization"] = f"Bearer {key}"
             config = HttpRequestProcessorConfig(
