@@ -34,3 +34,12 @@ def test_bad_option_or_base_url_is_a_clear_config_error(tmp_path, args, fragment
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr and "error:" in proc.stderr
     for fragment in fragments:
         assert fragment in proc.stderr, (fragment, proc.stderr)
+
+
+def test_retry_errors_refuses_flags_it_would_ignore(tmp_path):
+    """--retry-errors re-runs with the run's own settings: a flag it cannot honour is a usage error
+    naming it (exit 2), before anything runs; the servers may still be given."""
+    proc = subprocess.run(BASESEL + ["baseline", "--retry-errors", "run", "--model", "openai/other", "-n", "9", "--base-url", "http://127.0.0.1:9/v1"],
+                          cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "--model, -n would be ignored" in " ".join(proc.stderr.split()) and "--base-url" in proc.stderr

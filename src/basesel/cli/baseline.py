@@ -72,6 +72,7 @@ def baseline(
     engine: Annotated[str, typer.Option("--engine", help="Where the candidate generates: default (its backend), or ray (a Ray Data LLM pipeline: vLLM on the cluster's GPUs for vllm/NAME weights, or Ray's HTTP processor against --base-url). See docs/scale.md.")] = "default",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster for --engine ray and ray/ models (HEAD:6379, or ray://HEAD:10001); default RAY_ADDRESS, else a local Ray instance.")] = None,
     as_json: JsonOpt = False,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # typer passes it: which flags were given
 ) -> None:
     """Run the base model on every scenario, grade each response with the rubric, gate, and write the decision document.
 
@@ -102,12 +103,15 @@ def baseline(
     if judge_samples > 1 and judge_temperature == 0:
         warn("--judge-samples > 1 at --judge-temperature 0: the K verdicts will mostly be copies of one, and self-consistency will look perfect.")
     if retry_errors is not None:
+        _refuse_ignored_flags_with_retry(ctx)
         given = {
             "candidate": _endpoint_list(base_url, endpoints, "--base-url", "--endpoints"),
             "judge": _endpoint_list(judge_base_url, judge_endpoints, "--judge-base-url", "--judge-endpoints"),
             "user_sim": [{"url": user_sim_base_url, "concurrency": None}] if user_sim_base_url else [],
         }
         config = _config_from_run(retry_errors, given)
+        if _given_on_command_line(ctx, "doc"):
+            config = config.model_copy(update={"doc": doc})
     else:
         if model is None:
             raise UsageError("no candidate model given", hint="Pass --model, e.g. --model embedded, --model qwen3:8b or --model openai/gpt-4o-mini.")
@@ -298,6 +302,32 @@ def _config_from_run(run_dir: Path, urls: dict[str, list[dict]]):
     data["taxonomy"] = None
     data["system_prompt"] = manifest.get("system_prompt", {}).get("text")
     return RunConfig.model_validate(data)
+
+
+# What --retry-errors takes beside the run directory: the servers (which may have moved or carried
+# credentials), where the document goes, and how results are shown. Everything else is the run's own.
+RETRY_FLAGS = {"retry_errors", "base_url", "judge_base_url", "user_sim_base_url", "endpoints", "judge_endpoints", "doc", "html", "as_json", "no_cache"}
+
+
+def _given_on_command_line(ctx, name: str) -> bool:
+    source = ctx.get_parameter_source(name) if ctx is not None else None
+    return getattr(source, "name", None) == "COMMANDLINE"  # not a default, basesel.yaml or the environment
+
+
+def _refuse_ignored_flags_with_retry(ctx) -> None:
+    """A flag the retry would silently ignore (the run's settings are its manifest's) is an error."""
+    from ..errors import UsageError
+
+    if ctx is None:
+        return
+    ignored = [p for p in ctx.command.params if p.name not in RETRY_FLAGS and _given_on_command_line(ctx, p.name or "")]
+    if ignored:
+        flags = ", ".join(p.opts[0] for p in ignored)
+        raise UsageError(
+            f"--retry-errors re-runs the errored samples with the run's own settings, so {flags} would be ignored",
+            hint="Drop them (servers: --base-url, --judge-base-url, --user-sim-base-url, --endpoints, --judge-endpoints may change), "
+                 "or start a new run with those settings and a new --out.",
+        )
 
 
 # each model's servers in a run config: its first URL, its list of servers (two or more), the flags naming them
