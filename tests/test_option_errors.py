@@ -43,3 +43,10 @@ def test_retry_errors_refuses_flags_it_would_ignore(tmp_path):
                           cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "--model, -n would be ignored" in " ".join(proc.stderr.split()) and "--base-url" in proc.stderr
+
+
+def test_judge_calibrate_needs_a_named_judge(tmp_path):
+    proc = subprocess.run(BASESEL + ["judge", "calibrate", "--labels", "support"], cwd=tmp_path, env=cli_env(tmp_path, OLLAMA_HOST="http://127.0.0.1:9"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "no judge given" in proc.stderr and "--judge SPEC" in proc.stderr

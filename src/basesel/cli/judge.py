@@ -21,7 +21,7 @@ judge_app = typer.Typer(
 @judge_app.command("calibrate")
 def calibrate(
     labels: Annotated[str, typer.Option("--labels", "-l", help="Labels JSONL ({id, input, response, labels: {criterion: pass|fail|n/a}} per line), or a bundled set's name, e.g. support.")],
-    judge: Annotated[str, typer.Option("--judge", help="Judge model spec (same forms as baseline's --judge).")] = "embedded",
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge model spec to calibrate (same forms as baseline's --judge; required: the judge is what is measured).")] = None,
     judge_base_url: JudgeBaseUrlOpt = None,
     judge_option: JudgeOptionOpt = None,
     rubric: RubricOpt = None,
@@ -55,6 +55,14 @@ def calibrate(
     from .options import domain_files
 
     require_installed("sklearn", "judge", "Judge calibration (Cohen's kappa)")
+    if not judge:
+        from ..models.judge_choice import reachable_judges
+
+        found = reachable_judges(judge_base_url)
+        raise UsageError(
+            "no judge given: calibration measures one judge against the labels, so it must be named",
+            hint=f"Pass --judge SPEC (and --judge-base-url for a server), the judge your baselines use. Reachable now: {'; '.join(found) if found else 'none found'}.",
+        )
     labels_path = Path(labels).expanduser()
     if not labels_path.is_file():
         candidate = bundled("rubrics") / "labels" / f"{canonical(labels)}-labels.jsonl"
