@@ -174,6 +174,22 @@ def _quant_from(meta: dict, path: Path) -> str | None:
     return meta.get("general.file_type")
 
 
+def _free_loaded() -> None:
+    """Free the weights while llama_cpp's module is intact: left to the interpreter's teardown, Llama.__del__
+    runs after its globals are gone and prints a TypeError ('NoneType' object is not callable)."""
+    with _LOADED_LOCK:
+        models = list(_LOADED.values())
+        _LOADED.clear()
+    for model in models:
+        llm = getattr(model, "_llm", None)
+        close = getattr(llm, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - exiting anyway
+                pass
+
+
 def load(path: Path, *, name: str, provider: str, options: dict[str, Any]) -> LlamaCppModel:
     n_ctx = number_option(options, "n_ctx", 4096, kind=int, model=f"{provider}/{name}")
     n_threads = number_option(options, "n_threads", 8, kind=int, model=f"{provider}/{name}") if "n_threads" in options else None
@@ -186,6 +202,10 @@ def load(path: Path, *, name: str, provider: str, options: dict[str, Any]) -> Ll
     key = (str(path.resolve()) if path.exists() else str(path), n_ctx, str(lora.resolve()) if lora else None, lora_scale)
     with _LOADED_LOCK:
         if key not in _LOADED:
+            if not _LOADED:
+                import atexit
+
+                atexit.register(_free_loaded)
             _LOADED[key] = LlamaCppModel(path, name=name, n_ctx=n_ctx, n_threads=n_threads, provider=provider, lora=lora, lora_scale=lora_scale)
         return _LOADED[key]
 
