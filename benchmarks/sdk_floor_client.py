@@ -8,6 +8,7 @@ SDK-based client can beat on this machine.
 
     python benchmarks/sdk_floor_client.py http://127.0.0.1:PORT/v1          # 50 scenarios, 8 slots
     python benchmarks/sdk_floor_client.py URL --calls calls.json --concurrency 64   # basesel's exact requests
+    python benchmarks/sdk_floor_client.py URL --calls calls.json --post    # through client.post, as basesel sends them
 """
 
 from __future__ import annotations
@@ -36,20 +37,24 @@ def default_calls(n: int = 50) -> list[dict]:
     ]
 
 
-async def main(base_url: str, calls: list[dict], concurrency: int) -> None:
+async def main(base_url: str, calls: list[dict], concurrency: int, post: bool = False) -> None:
     client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
     slots = new_slots(concurrency)
+
+    async def create(**body) -> str:
+        if post:  # the SDK's own request method, a dict back (what basesel's OpenAI backend calls)
+            reply = await client.post("/chat/completions", body=body, cast_to=object)
+            return reply["choices"][0]["message"]["content"] or ""
+        reply = await client.chat.completions.create(**body)
+        return reply.choices[0].message.content or ""
 
     async def scenario(call: dict) -> None:
         a, v = call["answer"], call["verdict"]
         async with slots.slot(ANSWER_PRIORITY):
-            answer = await client.chat.completions.create(
-                model="stub", messages=a["messages"], max_tokens=a["max_tokens"], temperature=a["temperature"], seed=a["seed"]
-            )
-        text = answer.choices[0].message.content or ""
+            text = await create(model="stub", messages=a["messages"], max_tokens=a["max_tokens"], temperature=a["temperature"], seed=a["seed"])
         messages = [{**m, "content": m["content"].replace(ANSWER_PLACEHOLDER, text)} for m in v["messages"]]
         async with slots.slot(VERDICT_PRIORITY):
-            await client.chat.completions.create(
+            await create(
                 model="stub", messages=messages, max_tokens=v["max_tokens"], temperature=v["temperature"], seed=v["seed"],
                 response_format={"type": "json_schema", "json_schema": {"name": "verdicts", "schema": v["schema"], "strict": True}},
             )
@@ -63,7 +68,8 @@ if __name__ == "__main__":
     parser.add_argument("base_url")
     parser.add_argument("--calls", help="a calls file (see floor_common.load_calls); default: the 50 small scenarios")
     parser.add_argument("--concurrency", type=int, default=SLOTS)
+    parser.add_argument("--post", action="store_true", help="call client.post('/chat/completions', cast_to=object) instead of chat.completions.create")
     args = parser.parse_args()
-    asyncio.run(main(args.base_url, load_calls(args.calls) if args.calls else default_calls(), args.concurrency))
+    asyncio.run(main(args.base_url, load_calls(args.calls) if args.calls else default_calls(), args.concurrency, args.post))
     sys.stdout.flush()
     os._exit(0)

@@ -5,6 +5,7 @@ no sample size: one verdict is enough to see it."""
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 
@@ -20,10 +21,15 @@ def _norm(text: str) -> str:
     return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
 
 
+@functools.lru_cache(maxsize=256)
+def _norm_statement(statement: str) -> str:
+    return _norm(statement)  # a rubric has a handful of statements, normalised thousands of times
+
+
 def reason_flag(reason: str, statement: str) -> str | None:
     """'empty' for no reason, 'copied' for the statement restated (near-verbatim, or quoted whole with
     little added), None for a reason of the judge's own."""
-    r, s = _norm(reason), _norm(statement)
+    r, s = _norm(reason), _norm_statement(statement)
     if not r:
         return "empty"
     if not s:
@@ -32,8 +38,11 @@ def reason_flag(reason: str, statement: str) -> str | None:
         return "copied"
     if r in s and len(r) >= 0.6 * len(s):
         return "copied"  # most of the statement, cut short
+    # cheap upper bounds first: most reasons are nowhere near the statement (5000 scenarios x 6 criteria).
+    # The lengths alone bound the ratio (difflib's real_quick_ratio), before any matcher is built.
+    if 2 * min(len(r), len(s)) < COPY_SIMILARITY * (len(r) + len(s)):
+        return None
     matcher = difflib.SequenceMatcher(None, r, s, autojunk=False)
-    # cheap upper bounds first: most reasons are nowhere near the statement (5000 scenarios x 6 criteria)
-    if matcher.real_quick_ratio() >= COPY_SIMILARITY and matcher.quick_ratio() >= COPY_SIMILARITY and matcher.ratio() >= COPY_SIMILARITY:
+    if matcher.quick_ratio() >= COPY_SIMILARITY and matcher.ratio() >= COPY_SIMILARITY:
         return "copied"
     return None
