@@ -214,7 +214,7 @@ class BenchmarkRun:
         from .summary import summarize
 
         await self._open()
-        _prewarm_imports()
+        warm = _Prewarm()
         manifest = self.manifest()
         self._check_resumable(manifest)
         ensure_dir(self.run_dir, what="run directory")
@@ -246,6 +246,7 @@ class BenchmarkRun:
                 nonlocal finished, fresh
                 async with limit:
                     record = await evaluate(ctx, row.model, data, item, shots_of(condition), orders[task.id])
+                warm.start()  # after the first answer: the SDK's own import is done, the calls are flowing
                 await loop.run_in_executor(writer, out.write, {"task": task.id, "model": row.key, "condition": condition, **record})
                 finished += 1
                 fresh += 0 if record.get("cached") else 1
@@ -281,12 +282,25 @@ class BenchmarkRun:
         return summary
 
 
-def _prewarm_imports() -> None:
+class _Prewarm:
     """Import what the summary and report need (scikit-learn, scipy, statsmodels, matplotlib: ~3 s) on a
-    background thread while the model calls are waiting on the network, instead of after the last one."""
-    import threading
+    background thread while the model calls are waiting on the network, instead of after the last one.
+    Started once the first answer is in: started earlier, it competed for the GIL with the backend's
+    own first import (the openai SDK) and delayed the first request by ~1 s (docs/benchmarks.md)."""
 
-    def warm() -> None:
+    def __init__(self) -> None:
+        self.started = False
+
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        import threading
+
+        threading.Thread(target=self._warm, name="basesel-prewarm", daemon=True).start()
+
+    @staticmethod
+    def _warm() -> None:
         try:
             import sklearn.metrics  # noqa: F401
             import statsmodels.stats.contingency_tables  # noqa: F401
@@ -296,8 +310,6 @@ def _prewarm_imports() -> None:
             _plt()
         except Exception:  # noqa: BLE001 - a missing extra is reported where it is really needed
             pass
-
-    threading.Thread(target=warm, name="basesel-prewarm", daemon=True).start()
 
 
 def _key(r: dict[str, Any]) -> tuple[str, str, str, str]:
