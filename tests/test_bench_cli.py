@@ -249,3 +249,11 @@ def test_bad_conditions_and_flags(tmp_path):
 def test_help_lists_the_command_quickly(tmp_path):
     proc = run_cli(["benchmark", "--help"], tmp_path)
     assert proc.returncode == 0 and "--smoke-test" in proc.stdout and "--volume" in proc.stdout
+
+
+def test_a_free_text_task_needs_a_named_judge_unless_the_model_is_embedded(tmp_path):
+    task = tmp_path / "replies.jsonl"
+    task.write_text(json.dumps({"id": "q0", "input": "I cannot sign in"}) + "\n")
+    proc = run_cli(["benchmark", "--task-file", str(task), "--rubric", "support", "--model", "openai/x", "--base-url", "http://127.0.0.1:9/v1"], tmp_path,
+                   OLLAMA_HOST="http://127.0.0.1:9")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "no judge given" in proc.stderr and "--judge SPEC" in proc.stderr

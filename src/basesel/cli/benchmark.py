@@ -21,7 +21,7 @@ def benchmark(
     task_file: Annotated[Optional[list[Path]], typer.Option("--task-file", help="Your own task (repeatable): a task YAML, or a CSV/JSONL with input + label / answer columns (or input alone, graded by --rubric).")] = None,
     labels: Annotated[Optional[str], typer.Option("--labels", help="Label set for a bare CSV/JSONL classification task, comma-separated (default: the labels found in it).")] = None,
     rubric: Annotated[Optional[str], typer.Option("--rubric", help="Rubric (file or bundled name) grading a bare CSV/JSONL free-text task.")] = None,
-    judge: Annotated[str, typer.Option("--judge", help="Judge for rubric-graded (free-text) tasks: same forms as --model. The embedded model is a weak judge: its scores are a smoke check, not evidence.")] = "embedded",
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Judge for rubric-graded (free-text) tasks: same forms as --model; required for them unless --model is embedded (the embedded judge's scores are a smoke check, not evidence).")] = None,
     judge_base_url: Annotated[Optional[str], typer.Option("--judge-base-url", help="The judge's server URL (OpenAI-compatible /v1 endpoint or Ollama host).")] = None,
     conditions: Annotated[Optional[str], typer.Option("--conditions", help="Comma-separated: zero-shot, K-shot (e.g. 5-shot), lora. Default zero-shot,5-shot (+lora with --adapter).")] = None,
     sample: Annotated[Optional[int], typer.Option("--sample", min=1, help="Test items per task (default: each task's test_sample_size).")] = None,
@@ -74,12 +74,16 @@ def benchmark(
     if adapter is not None and "lora" not in conds:
         raise UsageError("--adapter is given but the conditions do not include lora", hint="Add lora to --conditions, or drop --adapter.")
     loaded = _load_tasks(tasks, task_file, labels, rubric, smoke_test, _revisions(dataset_revision), sample)
+    if any(t.task.kind == "free_text" for t in loaded):
+        from ..models.judge_choice import require_judge
+
+        judge = require_judge(judge, model or (api or ["embedded"])[0], base_url)
     run_dir = resolve_run_dir(out, smoke_test)
     adapter_info = read_adapter(adapter) if adapter is not None else None
     settings = _settings(volume, volume_per_day, gpu_usd_per_hour, utilization, training_usd, adapter_info, resamples)
     cfg = BenchConfig(
         tasks=loaded, conditions=conds, model=model, base_url=base_url, options=parse_options(option, "--option"), adapter=adapter_info, apis=list(api or []),
-        judge=judge, judge_base_url=judge_base_url, seed=seed, concurrency=concurrency, constrain=not no_constrain, unsafe_code=unsafe_code, smoke=smoke_test, no_cache=no_cache, out=run_dir, settings=settings,
+        judge=judge or "embedded", judge_base_url=judge_base_url, seed=seed, concurrency=concurrency, constrain=not no_constrain, unsafe_code=unsafe_code, smoke=smoke_test, no_cache=no_cache, out=run_dir, settings=settings,
     )
     try:
         summary = asyncio.run(_run(cfg, run_dir))
