@@ -255,3 +255,73 @@ def test_killed_scenario_generation_resumes_to_the_uninterrupted_file(generator,
         assert generator.calls - before == expected_calls - kept
     finally:
         shutil.rmtree(folder)
+
+
+# -- benchmark ----------------------------------------------------------------------------------------
+BENCH_LABELS = ["billing", "shipping", "other"]
+BENCH_KEY = lambda r: (r["task"], r["model"], r["condition"], r["item_id"])  # noqa: E731
+BENCH_ITEMS = 12  # test items; as many train rows are the 2-shot pool
+
+
+def bench_cmd(url: str, tickets: Path, out: str) -> list[str]:
+    return BASESEL + ["benchmark", "--task-file", str(tickets), "--labels", ",".join(BENCH_LABELS), "--model", "openai/cand", "--base-url", url,
+                      "--conditions", "zero-shot,2-shot", "--concurrency", "2", "--resamples", "200", "--out", out, "--json"]
+
+
+def write_tickets(folder: Path) -> Path:
+    path = folder / "tickets.jsonl"
+    rows = [{"id": f"t{i}", "input": f"ticket {i}: my problem is about {BENCH_LABELS[i % 3]}, case {i * 31}", "label": BENCH_LABELS[i % 3],
+             "split": "test" if i < BENCH_ITEMS else "train"} for i in range(2 * BENCH_ITEMS)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def bench_result(summary: dict[str, Any]) -> list[tuple]:
+    """What an interrupted benchmark must reproduce exactly: each cell's metric, interval and counts
+    (latency and throughput are timings, not results), and the paired comparisons."""
+    cells = [(c["task"], c["model"], c["condition"], c["value"], tuple(c["ci95"] or ()), c.get("n"), c.get("invalid_rate")) for c in summary["cells"]]
+    pairs = [(p["a"], p["b"], json.dumps({k: v for k, v in p.items() if k not in ("a", "b")}, sort_keys=True)) for p in summary["comparisons"]]
+    return sorted(cells) + sorted(pairs)
+
+
+def bench_reference(url: str) -> list[tuple]:
+    if "benchmark" not in _reference:
+        folder = Path(tempfile.mkdtemp(prefix="basesel-ref-bench-"))
+        try:
+            proc = subprocess.run(bench_cmd(url, write_tickets(folder), "run"), cwd=folder, env=cli_env(folder), capture_output=True, text=True, timeout=180)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            _reference["benchmark"] = bench_result(json.loads((folder / "run" / "summary.json").read_text()))
+        finally:
+            shutil.rmtree(folder)
+    return _reference["benchmark"]
+
+
+@pytest.mark.slow
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@example(kills=[(0, 0.0)])  # at start-up
+@example(kills=[(5, 0.0), (15, 0.01)])  # twice: mid zero-shot, then mid 2-shot, calls in flight
+@given(kills=st.lists(st.tuples(st.integers(0, 2 * BENCH_ITEMS - 1), st.floats(0, 0.06)), min_size=1, max_size=2))
+def test_killed_benchmark_resumes_to_the_uninterrupted_result(stub, kills):
+    url, _ = stub
+    expected = bench_reference(url)
+    folder = Path(tempfile.mkdtemp(prefix="basesel-kill-bench-"))
+    try:
+        tickets = write_tickets(folder)
+        run = folder / "run"
+        cmd = bench_cmd(url, tickets, "run")
+        env = cli_env(folder)
+        snapshots = []
+        for lines, wait in kills:
+            killed = kill_at(cmd, cwd=folder, env=env, when=lines_reached(run / "predictions.jsonl", lines), then_wait_s=wait, watch=[run / "predictions.jsonl"])
+            if killed.killed:
+                snapshots.append(killed.snapshot)
+        proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        for snapshot in snapshots:
+            assert_kept(snapshot, run, BENCH_KEY, ignore=("latency_s",))
+        assert_clean_jsonl(run / "predictions.jsonl")
+        assert_one_per_key(run / "predictions.jsonl", BENCH_KEY)
+        assert len(complete_records(run / "predictions.jsonl")[0]) == 2 * BENCH_ITEMS
+        assert bench_result(json.loads((run / "summary.json").read_text())) == expected
+    finally:
+        shutil.rmtree(folder)

@@ -44,6 +44,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
     assumptions = costs.TcoAssumptions(daily_volume=float(settings.get("volume_per_day") or 1000), rate=settings.get("gpu_usd_per_hour"), utilization=float(settings.get("utilization", 0.5)))
     if not settings.get("volume_per_day"):
         assumptions.notes.append("no --volume given: TCO shown at 1,000 queries/day")
+    by_item: dict[tuple[str, str, str], list[tuple[Any, dict[str, Any]]]] = {}
+    for (t, mk, c, item), r in records.items():
+        by_item.setdefault((t, mk, c), []).append((item, r))
     cells: list[dict[str, Any]] = []
     comparisons: list[dict[str, Any]] = []
     break_evens: list[dict[str, Any]] = []
@@ -54,7 +57,9 @@ def summarize(run_dir: Path) -> dict[str, Any]:
         by_cell: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for m in manifest["models"]:
             for condition in m["conditions"]:
-                rows = [r for (t, mk, c, _), r in records.items() if t == task["id"] and mk == m["key"] and c == condition]
+                # in item order, not the order answers finished: the bootstrap intervals resample by
+                # position with a fixed seed, so the same predictions always give the same intervals
+                rows = [r for _, r in sorted(by_item.get((task["id"], m["key"], condition), []), key=lambda kr: str(kr[0]))]
                 scored = [r for r in rows if "error" not in r]
                 by_cell[(m["key"], condition)] = scored
                 cells.append(_cell(task, m, condition, rows, scored, labels, timing.get((task["id"], m["key"], condition)), assumptions, settings, resamples))
