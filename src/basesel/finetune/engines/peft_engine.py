@@ -93,6 +93,12 @@ class PeftEngine:
         precision = pick_precision(job.config.precision.peft)
         tokenizer = load_tokenizer(job.base)
         model = load_base_model(job.base, precision)
+        from transformers import set_seed
+
+        # The LoRA A matrices are drawn from torch's RNG when the adapter is created, before the Trainer
+        # seeds anything: unseeded, two trainings of one config started from different weights (as
+        # Unsloth's random_state= does, the seed is set first).
+        set_seed(job.config.train.seed)
         model, targets = wrap_lora(model, job)
         source = "dequantized from " + (job.base.quantization or "GGUF") if job.base.kind == "gguf" else "as published"
         return run_training(model, tokenizer, job, engine=self.name, precision=f"{precision} base ({source}), {precision} LoRA", targets=targets, bf16=precision == "bf16")
