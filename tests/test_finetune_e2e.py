@@ -177,6 +177,7 @@ def test_reevaluation_uses_the_baseline_settings_and_the_adapter(trained):
     assert doc.startswith(trained["doc_before"].rstrip()[:200]) and "Fine-tune results" in doc
 
 
+@pytest.mark.timeout(1500)  # three trainings of 12 steps: ~2 min alone, 9 min seen on a loaded 2-core machine
 def test_kill_mid_training_then_the_same_command_resumes(tmp_path):
     """SIGKILL after the first checkpoint; the re-run continues from it, not from step 0."""
     data = tmp_path / "chats.jsonl"
