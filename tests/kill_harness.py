@@ -98,6 +98,19 @@ def kill_at(
             proc.wait(timeout=30)
 
 
+def kill_each_time(cmd: list[str], *, cwd: Path, env: dict[str, str], counted: Path, kills: Iterable[tuple[int, float]],
+                   watch: Iterable[Path], observe: Callable[[], Any] | None = None) -> list[dict[str, list[dict[str, Any]]]]:
+    """Run `cmd` once per (lines, wait) in `kills`, each time killed `wait` s after `counted` holds `lines`
+    complete lines; returns the snapshots of the runs that were really killed (not finished first)."""
+    watch = list(watch)
+    snapshots = []
+    for lines, wait in kills:
+        killed = kill_at(cmd, cwd=cwd, env=env, when=lines_reached(counted, lines), then_wait_s=wait, watch=watch, observe=observe)
+        if killed.killed:
+            snapshots.append(killed.snapshot)
+    return snapshots
+
+
 def records_by_key(path: Path, key: Callable[[dict[str, Any]], Any]) -> dict[Any, list[dict[str, Any]]]:
     out: dict[Any, list[dict[str, Any]]] = {}
     records, _ = complete_records(path)

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import BASESEL, REPO, cli_env
-from kill_harness import assert_clean_jsonl, assert_kept, assert_one_per_key, complete_records, kill_at, lines_reached
+from kill_harness import assert_clean_jsonl, assert_kept, assert_one_per_key, complete_records, kill_at, kill_each_time, lines_reached
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from openai_stub_server import serve  # noqa: E402
@@ -90,12 +90,8 @@ def test_killed_baseline_resumes_to_the_uninterrupted_result(stub, kills):
         run = folder / "run"
         cmd = baseline_cmd(url, scenarios, "run")
         env = cli_env(folder)
-        snapshots = []
-        for lines, wait in kills:
-            killed = kill_at(cmd, cwd=folder, env=env, when=lines_reached(run / "assessments.jsonl", lines), then_wait_s=wait,
-                             watch=[run / "responses.jsonl", run / "assessments.jsonl"], observe=lambda: stats.active)
-            if killed.killed:
-                snapshots.append(killed.snapshot)
+        snapshots = kill_each_time(cmd, cwd=folder, env=env, counted=run / "assessments.jsonl", kills=kills,
+                                   watch=[run / "responses.jsonl", run / "assessments.jsonl"], observe=lambda: stats.active)
         proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=180)
         assert proc.returncode in DECISIONS, proc.stderr
         for snapshot in snapshots:
@@ -310,11 +306,7 @@ def test_killed_benchmark_resumes_to_the_uninterrupted_result(stub, kills):
         run = folder / "run"
         cmd = bench_cmd(url, tickets, "run")
         env = cli_env(folder)
-        snapshots = []
-        for lines, wait in kills:
-            killed = kill_at(cmd, cwd=folder, env=env, when=lines_reached(run / "predictions.jsonl", lines), then_wait_s=wait, watch=[run / "predictions.jsonl"])
-            if killed.killed:
-                snapshots.append(killed.snapshot)
+        snapshots = kill_each_time(cmd, cwd=folder, env=env, counted=run / "predictions.jsonl", kills=kills, watch=[run / "predictions.jsonl"])
         proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stderr[-2000:]
         for snapshot in snapshots:
